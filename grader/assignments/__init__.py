@@ -1,0 +1,40 @@
+"""Assignment plug-ins: found as sub-packages here (each exporting ``ASSIGNMENT``) or through the
+``nlpgrade.assignments`` entry-point group of other installed distributions."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from importlib.metadata import entry_points
+
+from grader.assignments.base import Assignment
+
+__all__ = ["Assignment", "all_assignments", "get_assignment"]
+
+
+@cache
+def all_assignments() -> dict[str, Assignment]:
+    """Every installed assignment by name."""
+    found: dict[str, Assignment] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        assignment = getattr(module, "ASSIGNMENT", None)
+        if isinstance(assignment, Assignment):
+            found[assignment.name] = assignment
+    for ep in entry_points(group="nlpgrade.assignments"):
+        assignment = ep.load()
+        if isinstance(assignment, Assignment):
+            found.setdefault(assignment.name, assignment)
+    return found
+
+
+def get_assignment(name: str) -> Assignment:
+    """The assignment called ``name``; a clear error lists the known ones otherwise."""
+    assignments = all_assignments()
+    if name not in assignments:
+        known = ", ".join(sorted(assignments)) or "none"
+        raise KeyError(f"unknown assignment {name!r}; installed assignments: {known}")
+    return assignments[name]

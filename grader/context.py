@@ -1,0 +1,195 @@
+"""The grading context: what a check sees while one submission is graded.
+
+It opens sandbox sessions lazily (one worker per session kind, torch imported once), memoises probe
+outcomes so that several checks share one probe run, and turns a probe that did not return normally
+into a check status with a message the student can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from grader.checks import CheckStopped, Verdict
+from grader.results import CheckResult, CheckStatus, Timings
+
+if TYPE_CHECKING:
+    from grader.assignments.base import Assignment
+    from grader.rubric import Rubric
+    from grader.sandbox import Limits, ProbeOutcome, Sandbox, Session
+
+
+def tensors_digest(tensors: Mapping[str, torch.Tensor] | None) -> str:
+    """A stable digest of named tensors (memo keys for probe calls)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors or {}):
+        t = tensors[name].detach().contiguous().cpu()  # type: ignore[index]
+        h.update(name.encode())
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+class SharedSessions:
+    """Sessions whose results do not depend on the submission (the trusted reference run).
+
+    One instance per grading thread; probe outcomes are memoised across submissions, so the
+    reference's outputs for the fixed probe inputs are computed once per run.
+    """
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+        self.memo: dict[tuple[str, str], ProbeOutcome] = {}
+
+    def close(self) -> None:
+        """Stop every shared worker."""
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
+
+
+class GradingContext:
+    """Everything a check of one submission may use."""
+
+    def __init__(
+        self,
+        *,
+        assignment: Assignment,
+        rubric: Rubric,
+        prepared: Any,
+        sandbox: Sandbox,
+        student: str,
+        submission_dir: Path,
+        files: Mapping[str, str],
+        with_reference: bool,
+        shared: SharedSessions | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.assignment = assignment
+        self.rubric = rubric
+        self.prepared = prepared
+        self.sandbox = sandbox
+        self.student = student
+        self.submission_dir = submission_dir
+        self.files = dict(files)
+        self.with_reference = with_reference
+        self.shared = shared if shared is not None else SharedSessions()
+        self.seed = seed
+        self.results: dict[str, CheckResult] = {}
+        self.warnings: list[str] = []
+        self.integrity_flags: list[str] = []
+        self.timings = Timings()
+        self._sessions: dict[str, Session] = {}
+        self._memo: dict[tuple[str, str], ProbeOutcome] = {}
+
+    # -- settings -----------------------------------------------------------------------------
+    def setting(self, name: str, default: Any) -> Any:
+        """A rubric setting (threshold, tolerance, profile) with its default."""
+        return self.rubric.setting(name, default)
+
+    def has_file(self, name: str) -> bool:
+        """Whether the submission contains ``name``."""
+        return name in self.files and (self.submission_dir / name).is_file()
+
+    def warn(self, message: str) -> None:
+        """Add a warning shown to the student and the instructor (once)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    # -- sessions and probes ------------------------------------------------------------------
+    def session(self, kind: str) -> Session:
+        """The sandbox session of ``kind``; kinds starting with ``reference`` are shared per run."""
+        shared = kind.startswith("reference")
+        pool = self.shared.sessions if shared else self._sessions
+        if kind not in pool:
+            spec = self.assignment.session_spec(self, kind)
+            pool[kind] = self.sandbox.open(spec)
+        return pool[kind]
+
+    def probe(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, torch.Tensor] | None = None,
+        *,
+        session: str = "student",
+        seed: int | None = None,
+        limits: Limits | None = None,
+    ) -> ProbeOutcome:
+        """Run probe ``name`` in the session ``session`` (memoised on its arguments)."""
+        seed = self.seed if seed is None else seed
+        key_text = json.dumps([name, params or {}, seed], sort_keys=True, default=str)
+        key = (session, key_text + tensors_digest(inputs))
+        shared = session.startswith("reference")
+        memo = self.shared.memo if shared else self._memo
+        if key in memo:
+            return memo[key]
+        sess = self.session(session)
+        starts_before = sess.stats.get("worker_start_s", 0.0)
+        t0 = time.perf_counter()
+        outcome = sess.run(name, dict(params or {}), dict(inputs or {}), seed=seed, limits=limits)
+        elapsed = time.perf_counter() - t0
+        start_cost = sess.stats.get("worker_start_s", 0.0) - starts_before
+        self.timings.worker_start_s += start_cost
+        if shared:
+            self.timings.reference_s += elapsed
+        else:
+            self.timings.probes_s += elapsed - start_cost
+        memo[key] = outcome
+        return outcome
+
+    def require(self, outcome: ProbeOutcome, doing: str) -> ProbeOutcome:
+        """Return ``outcome`` when the probe returned normally; otherwise end the check.
+
+        ``doing`` completes the sentence "while ...", e.g. "building BERT()".
+        """
+        from grader.sandbox import ProbeStatus
+
+        if outcome.status == ProbeStatus.OK and outcome.error is None:
+            return outcome
+        raise CheckStopped(probe_failure_verdict(outcome, doing))
+
+    def close(self) -> None:
+        """Stop this submission's workers (shared reference sessions stay open)."""
+        for sess in self._sessions.values():
+            sess.close()
+        self._sessions.clear()
+
+
+def probe_failure_verdict(outcome: ProbeOutcome, doing: str) -> Verdict:
+    """Describe a probe that did not return normally as a verdict a student can act on."""
+    from grader.sandbox import ProbeStatus
+
+    if outcome.error is not None:
+        err = outcome.error
+        where = f"\n  at {err.student_frames[-1]}" if err.student_frames else ""
+        if err.todo:
+            return Verdict(
+                CheckStatus.TODO,
+                f"Not written yet: {doing} reached an unfilled TODO ({err.message}).{where}",
+                details={"error_type": err.type},
+            )
+        trace = "\n".join(f"  {f}" for f in err.student_frames[-4:])
+        msg = f"Your code raised {err.type} while {doing}: {err.message}"
+        if trace:
+            msg += f"\nTraceback (your files, innermost last):\n{trace}"
+        return Verdict(CheckStatus.ERROR, msg, details={"error_type": err.type})
+    if outcome.status == ProbeStatus.TIMEOUT:
+        return Verdict(
+            CheckStatus.TIMEOUT,
+            f"Stopped while {doing}: {outcome.message}. Look for an endless loop, or work far "
+            "larger than the assignment needs.",
+        )
+    if outcome.status == ProbeStatus.OOM:
+        return Verdict(
+            CheckStatus.OOM,
+            f"Stopped while {doing}: {outcome.message}. Something allocates far more memory than "
+            "this model needs (a huge tensor, or keeping every batch's graph alive).",
+        )
+    return Verdict(CheckStatus.ERROR, f"Your code stopped while {doing}: {outcome.message}")

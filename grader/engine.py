@@ -1,0 +1,192 @@
+"""Grade one submission: run the assignment's checks in order, score the rubric, build the result.
+
+Shared by ``grade`` (every tier, with the reference) and ``precheck`` (property checks only).
+A check whose dependency did not pass is skipped with a message naming that dependency; a check
+that raises is a grader error on that check alone, never a lost submission.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import grader
+from grader.assignments.base import Assignment
+from grader.checks import CheckSpec, CheckStopped, Verdict
+from grader.context import GradingContext, SharedSessions
+from grader.results import (
+    CheckResult,
+    CheckStatus,
+    Environment,
+    SubmissionResult,
+    SubmissionStatus,
+)
+from grader.rubric import Rubric, score_items
+from grader.sandbox import Sandbox
+
+CheckCallback = Callable[[CheckResult], None]
+
+
+def environment(sandbox: Sandbox, seed: int) -> Environment:
+    """Versions and settings recorded with every result."""
+    return Environment(
+        grader_version=grader.__version__,
+        python=sys.version.split()[0],
+        torch=torch.__version__,
+        platform=platform.platform(terse=True),
+        sandbox=sandbox.name,
+        sandbox_isolates=sandbox.isolates,
+        threads=1,
+        seed=seed,
+    )
+
+
+def _run_check(spec: CheckSpec, ctx: GradingContext) -> CheckResult:
+    t0 = time.perf_counter()
+    blocked = [d for d in spec.depends if ctx.results.get(d) is None
+               or ctx.results[d].status != CheckStatus.PASSED]
+    if blocked:
+        titles = [ctx.results[d].title if d in ctx.results else d for d in blocked]
+        verdict = Verdict.skipped(f"Not run: it needs '{titles[0]}' to pass first.")
+    elif spec.tier == "reference" and not ctx.with_reference:
+        verdict = Verdict.skipped("Runs only when the instructor grades (needs the reference).")
+    else:
+        try:
+            verdict = spec.fn(ctx)
+        except CheckStopped as stop:
+            verdict = stop.verdict
+        except Exception as exc:  # a bug in the grader must not cost the submission its row
+            verdict = Verdict(
+                CheckStatus.ERROR,
+                f"The grader failed inside this check ({type(exc).__name__}: {exc}); "
+                "this is not your fault, tell the course staff.",
+                details={"grader_traceback": traceback.format_exc(limit=6)},
+            )
+            ctx.integrity_flags.append(f"grader error in check {spec.id}")
+    score = verdict.score
+    if score is None:
+        score = 1.0 if verdict.status == CheckStatus.PASSED else 0.0
+    return CheckResult(
+        id=spec.id,
+        title=spec.title,
+        tier=spec.tier,
+        status=verdict.status,
+        score=max(0.0, min(1.0, score)),
+        message=verdict.message,
+        details=verdict.details,
+        duration_s=round(time.perf_counter() - t0, 4),
+        evidence=verdict.evidence,
+    )
+
+
+def grade_submission(
+    *,
+    assignment: Assignment,
+    rubric: Rubric,
+    prepared: Any,
+    sandbox: Sandbox,
+    student: str,
+    submission_dir: Path,
+    files: Mapping[str, str],
+    submission_hash: str = "",
+    source: str = "",
+    with_reference: bool = True,
+    shared: SharedSessions | None = None,
+    tiers: tuple[str, ...] = ("file", "property", "reference"),
+    on_check: CheckCallback | None = None,
+) -> SubmissionResult:
+    """Grade the staged submission in ``submission_dir`` and return its full result."""
+    t0 = time.perf_counter()
+    seed = int(rubric.setting("seed", assignment.default_seed))
+    ctx = GradingContext(
+        assignment=assignment,
+        rubric=rubric,
+        prepared=prepared,
+        sandbox=sandbox,
+        student=student,
+        submission_dir=submission_dir,
+        files=files,
+        with_reference=with_reference,
+        shared=shared,
+        seed=seed,
+    )
+    wanted = set(rubric.check_ids)
+    try:
+        for spec in assignment.checks:
+            if spec.tier not in tiers:
+                continue
+            needed_later = any(spec.id in other.depends for other in assignment.checks)
+            if spec.id not in wanted and not needed_later and not spec.id.startswith("info."):
+                continue
+            result = _run_check(spec, ctx)
+            ctx.results[spec.id] = result
+            if on_check is not None:
+                on_check(result)
+    finally:
+        ctx.close()
+    items = score_items(rubric, ctx.results)
+    for item in items:
+        if item.visibility == "hidden":
+            for check_id in item.checks:
+                if check_id in ctx.results:
+                    ctx.results[check_id].hidden = True
+    score = round(sum(i.points for i in items), 4)
+    unfinished = [c for c in ctx.results.values()
+                  if c.status in (CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.OOM)]
+    status = SubmissionStatus.PARTIAL if unfinished else SubmissionStatus.GRADED
+    failed = [c.title for c in ctx.results.values() if c.status != CheckStatus.PASSED
+              and c.status != CheckStatus.SKIPPED]
+    message = "all checks passed" if not failed else f"{len(failed)} check(s) not passed"
+    ctx.timings.total_s = round(time.perf_counter() - t0, 4)
+    return SubmissionResult(
+        student=student,
+        assignment=assignment.name,
+        profile=str(rubric.setting("profile", "")),
+        status=status,
+        score=score,
+        max_score=rubric.max_score,
+        items=items,
+        checks=list(ctx.results.values()),
+        message=message,
+        warnings=ctx.warnings,
+        integrity_flags=ctx.integrity_flags,
+        files=dict(files),
+        submission_hash=submission_hash,
+        source=source,
+        rubric_hash=rubric.hash(),
+        environment=environment(sandbox, seed),
+        timings=ctx.timings,
+        graded_at=datetime.now(UTC),
+    )
+
+
+def empty_result(
+    *, assignment: Assignment, rubric: Rubric, student: str, status: SubmissionStatus,
+    message: str, source: str = "", warnings: list[str] | None = None,
+) -> SubmissionResult:
+    """A row for a submission that could not be graded at all (nothing usable, unsafe upload)."""
+    items = score_items(rubric, {})
+    for item in items:
+        item.message = message
+    return SubmissionResult(
+        student=student,
+        assignment=assignment.name,
+        profile=str(rubric.setting("profile", "")),
+        status=status,
+        score=0.0,
+        max_score=rubric.max_score,
+        items=items,
+        message=message,
+        warnings=warnings or [],
+        source=source,
+        rubric_hash=rubric.hash(),
+        graded_at=datetime.now(UTC),
+    )

@@ -1,0 +1,118 @@
+"""The result model: one pydantic record per graded submission, the single source every exporter reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
+
+
+class CheckStatus(StrEnum):
+    """How one check ended. ``passed``/``failed`` are verdicts; the others say why there is none."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    TODO = "todo"  # the student has not filled the code this check needs (NotImplementedError)
+    ERROR = "error"  # the student's code raised, or exited, while the check ran
+    TIMEOUT = "timeout"
+    OOM = "oom"
+    SKIPPED = "skipped"  # not run: a check it depends on failed, or it needs the reference
+
+
+class SubmissionStatus(StrEnum):
+    """The outcome of a whole submission, for the gradebook's status column."""
+
+    GRADED = "graded"  # every check ran (passing or failing)
+    PARTIAL = "partial"  # graded, but some checks could not run (timeouts, crashes, TODOs)
+    NO_SUBMISSION = "no_submission"  # nothing gradable was found
+    INVALID = "invalid"  # the upload itself is unusable (unsafe zip, too large, ...)
+    GRADER_ERROR = "grader_error"  # the grader failed; the submission is not at fault
+
+
+class CheckResult(BaseModel):
+    """One check's verdict, with the feedback a student reads."""
+
+    id: str
+    title: str
+    tier: Literal["property", "reference", "file"] = "property"
+    status: CheckStatus
+    score: float = Field(ge=0.0, le=1.0, default=0.0)  # fraction of the check earned
+    message: str = ""  # what was expected, what was found, where to look
+    details: dict[str, Any] = Field(default_factory=dict)  # numbers behind the message (max error, index)
+    hidden: bool = False  # hidden checks tell the student only that they failed
+    duration_s: float = 0.0
+    evidence: str = ""  # e.g. the loss the student's own script printed (never used for the score)
+
+
+class ItemResult(BaseModel):
+    """One rubric item: points earned from the checks it needs."""
+
+    id: str
+    title: str
+    points: float
+    max_points: float
+    checks: list[str]
+    policy: Literal["all_or_nothing", "proportional"]
+    visibility: Visibility = "visible"
+    passed: bool
+    message: str = ""
+
+
+class Timings(BaseModel):
+    """Where the grading time went, for the benchmarks and the summary."""
+
+    total_s: float = 0.0
+    probes_s: float = 0.0  # time spent inside sandboxed probes
+    worker_start_s: float = 0.0  # sandbox worker starts (imports torch)
+    reference_s: float = 0.0  # trusted reference computations
+
+
+class Environment(BaseModel):
+    """Versions and settings that make a grade reproducible."""
+
+    grader_version: str
+    python: str
+    torch: str
+    platform: str
+    sandbox: str
+    sandbox_isolates: bool
+    threads: int = 1
+    seed: int = 0
+
+
+class SubmissionResult(BaseModel):
+    """The full record of grading one submission."""
+
+    schema_version: Literal[1] = 1
+    student: str
+    assignment: str
+    profile: str
+    status: SubmissionStatus
+    score: float = 0.0
+    max_score: float = 0.0
+    items: list[ItemResult] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+    message: str = ""  # one line for the gradebook: what happened overall
+    warnings: list[str] = Field(default_factory=list)  # e.g. "your config.py was ignored"
+    integrity_flags: list[str] = Field(default_factory=list)  # e.g. "printed loss disagrees"
+    files: dict[str, str] = Field(default_factory=dict)  # file name -> sha256
+    submission_hash: str = ""
+    source: str = ""  # where the submission came from (folder, zip, LMS file names)
+    rubric_hash: str = ""
+    kit_hash: str = ""
+    cache_key: str = ""
+    environment: Environment | None = None
+    timings: Timings = Field(default_factory=Timings)
+    graded_at: datetime | None = None
+
+    def check(self, check_id: str) -> CheckResult | None:
+        """The result of one check by id, or None when it did not run."""
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    def item(self, item_id: str) -> ItemResult | None:
+        """The result of one rubric item by id."""
+        return next((i for i in self.items if i.id == item_id), None)

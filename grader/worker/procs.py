@@ -1,0 +1,81 @@
+"""Process helpers: prctl flags and killing every descendant left behind by a probe."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def prctl(option: int, value: int) -> bool:
+    """Call prctl(2); False when unavailable (not Linux) or refused."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children_map() -> dict[int, list[int]]:
+    """Map ppid -> child pids, read from /proc (empty when /proc is missing)."""
+    tree: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return tree
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        tree.setdefault(int(fields[1]), []).append(int(name))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendants of ``pid`` (as seen in this pid namespace)."""
+    tree = _children_map()
+    out: list[int] = []
+    todo = list(tree.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(tree.get(p, []))
+    return out
+
+
+def reap() -> None:
+    """Collect every exited child without blocking."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_descendants(rounds: int = 50) -> int:
+    """SIGKILL every descendant of this process (we are a subreaper); return how many."""
+    killed: set[int] = set()
+    me = os.getpid()
+    for _ in range(rounds):
+        pids = descendants(me)
+        if not pids:
+            break
+        for p in pids:
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGKILL)
+            killed.add(p)
+        reap()
+    reap()
+    return len(killed)
