@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader (or a rerun after ``kill -9``) sees the old file or the new one, never half."""
+"""Atomic file writes: a reader, or a rerun after ``kill -9``, sees the old file or the new one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
     The bytes go to a temporary file in the same directory, are flushed and fsynced, and the
     temporary file is then renamed over ``path`` with ``os.replace`` (atomic on POSIX and Windows).
-    The directory is fsynced afterwards where the platform allows it, so the rename survives a crash.
+    The directory is fsynced afterwards where the platform allows it, so the rename survives a
+    crash.
     Parent directories are created. On any error the temporary file is removed.
     """
     path = Path(path)
@@ -34,7 +35,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` line endings) to ``path`` atomically; see :func:`atomic_write_bytes`."""
+    """Write ``text`` as UTF-8 to ``path`` atomically; see :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

@@ -1,4 +1,4 @@
-"""Safe reading of student zip files: list entries under caps, refuse hostile archives, stream members.
+"""Safe reading of student zips: list members under caps, refuse hostile archives, stream bytes.
 
 Nothing is ever extracted by path. The intake picks the members it wants from :func:`list_zip`'s
 entries and copies each one through :func:`open_member`, which stops at the byte cap whatever the
@@ -61,7 +61,7 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 
 
 def _normalise(raw: str, label: str) -> str:
-    """The member's path with ``/`` separators; raises IntakeRejected for paths that could escape."""
+    """The member's path with ``/`` separators; IntakeRejected for paths that could escape."""
     name = raw.replace("\\", "/")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise IntakeRejected(
@@ -76,8 +76,9 @@ def _normalise(raw: str, label: str) -> str:
     return "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
-def list_zip(archive: zipfile.ZipFile, label: str, *, max_files: int, max_total_mb: int,
-             max_zip_ratio: float) -> ZipListing:
+def list_zip(
+    archive: zipfile.ZipFile, label: str, *, max_files: int, max_total_mb: int, max_zip_ratio: float
+) -> ZipListing:
     """Validate an open archive against the caps and return its usable regular-file members.
 
     ``label`` names the archive in messages (e.g. ``"your zip alice.zip"``). Raises
@@ -150,8 +151,9 @@ def open_zip(path: Path, label: str) -> zipfile.ZipFile:
         raise IntakeRejected(f"{label} could not be read ({exc}).") from exc
 
 
-def iter_member_chunks(archive: zipfile.ZipFile, member: ZipMember, label: str, *,
-                       cap_bytes: int, chunk: int = MB) -> Iterator[bytes]:
+def iter_member_chunks(
+    archive: zipfile.ZipFile, member: ZipMember, label: str, *, cap_bytes: int, chunk: int = MB
+) -> Iterator[bytes]:
     """Yield a member's bytes in chunks, never more than ``min(declared size, cap_bytes)``.
 
     Corruption (bad CRC, truncated data, unsupported compression) raises :class:`IntakeRejected`.
@@ -174,8 +176,14 @@ def iter_member_chunks(archive: zipfile.ZipFile, member: ZipMember, label: str, 
                 yield block
     except IntakeRejected:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
-            RuntimeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:
         raise IntakeRejected(
             f"{member.path} in {label} could not be unpacked ({exc}); the zip is probably "
             "corrupt. Re-create it and upload again."

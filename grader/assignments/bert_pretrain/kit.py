@@ -160,9 +160,7 @@ def _eval_tensors(batches: list) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
     for i, batch in enumerate(batches):
         for field, column in zip(EVAL_FIELDS, zip(*batch)):
-            tensors[f"b{i:03d}.{field}"] = torch.tensor([list(map(int, c)) if isinstance(c, list)
-                                                        else int(c) for c in column],
-                                                       dtype=torch.int64)
+            tensors[f"b{i:03d}.{field}"] = torch.tensor(list(column), dtype=torch.int64)
     return tensors
 
 
@@ -198,6 +196,8 @@ def _write_kit(out: Path, profile: Profile, corpus: Path, vocab: Path | None,
     with (out / "full_batches.pkl").open("wb") as f:
         pickle.dump(full, f, protocol=PICKLE_PROTOCOL)
     save_file(_eval_tensors(evals), str(out / "eval_batches.safetensors"))
+    for path in out.iterdir():
+        path.chmod(0o644)
 
     data_files = [p.name for p in out.iterdir()]
     kit_hash, file_hashes = _content_hash(out, data_files)
@@ -261,6 +261,7 @@ def build_kit(profile: str, *, corpus: Path | None = None, vocab: Path | None = 
             shutil.rmtree(target, ignore_errors=True)  # corrupt: rebuild below
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache))
+    tmp.chmod(0o755)  # readable by a sandbox running as another user
     try:
         _write_kit(tmp, prof, corpus, Path(vocab) if vocab is not None else None, corpus_sha)
         try:

@@ -1,0 +1,71 @@
+"""Parent side of the worker's control channel: JSON lines over two pipes, with deadlines."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import time
+from typing import Any
+
+MAX_LINE = 1024 * 1024
+
+
+class WorkerGone(Exception):
+    """The worker closed its channel (it died or was killed)."""
+
+
+class ChannelTimeout(Exception):
+    """No message arrived before the deadline."""
+
+
+class Channel:
+    """Send/receive JSON messages to/from the worker."""
+
+    def __init__(self, write_fd: int, read_fd: int) -> None:
+        self._w = write_fd
+        self._r = read_fd
+        os.set_blocking(self._r, False)
+        self._buf = b""
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._r, selectors.EVENT_READ)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        """Write one message (WorkerGone when the pipe is closed)."""
+        data = json.dumps(msg).encode() + b"\n"
+        try:
+            while data:
+                data = data[os.write(self._w, data):]
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerGone(str(exc)) from exc
+
+    def recv(self, timeout: float) -> dict[str, Any]:
+        """Next message within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sel.select(left):
+                raise ChannelTimeout()
+            try:
+                chunk = os.read(self._r, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise WorkerGone("worker closed the channel")
+            self._buf += chunk
+            if len(self._buf) > MAX_LINE:
+                raise WorkerGone("worker sent an oversized message")
+        line, self._buf = self._buf.split(b"\n", 1)
+        msg = json.loads(line)
+        if not isinstance(msg, dict):
+            raise WorkerGone("worker sent a malformed message")
+        return msg
+
+    def close(self) -> None:
+        """Close both ends."""
+        self._sel.close()
+        for fd in (self._w, self._r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

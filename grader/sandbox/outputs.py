@@ -1,0 +1,91 @@
+"""Read a finished probe's outputs from the scratch: capped, symlink-proof, validated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+from safetensors.torch import load as load_safetensors
+
+from .models import Limits, ProbeError
+from .scratch import OutputRejected, copy_capped, read_capped
+
+JSON_MAX = 1024 * 1024
+MIB = 1024 * 1024
+
+
+@dataclass
+class ProbeOutputs:
+    """What the probe left in its ``out/`` and ``work/`` dirs."""
+
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    done: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    error: ProbeError | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    rejected: str | None = None
+
+
+def _json(out: Path, name: str, cap: int) -> Any:
+    """Parse a JSON output file (None when absent)."""
+    raw = read_capped(out, name, cap)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise OutputRejected(f"{name} is not valid JSON") from exc
+
+
+def read_logs(pdir: Path, limits: Limits, into: ProbeOutputs) -> None:
+    """Fill the stdout/stderr tails (never fails)."""
+    cap = limits.log_kb * 1024
+    for name, attr in (("stdout.log", "stdout_tail"), ("stderr.log", "stderr_tail")):
+        try:
+            raw = read_capped(pdir / "out", name, cap, tail=True) or b""
+        except OutputRejected as exc:
+            raw = f"<{exc}>".encode()
+        setattr(into, attr, raw.decode("utf-8", errors="replace"))
+
+
+def read_outputs(pdir: Path, limits: Limits, files_dest: Path) -> ProbeOutputs:
+    """Read logs, done marker, error, data, tensors and exported files of one probe."""
+    res = ProbeOutputs()
+    read_logs(pdir, limits, res)
+    out, cap = pdir / "out", limits.output_mb * MIB
+    try:
+        res.done = read_capped(out, "done", 64) is not None
+        err = _json(out, "error.json", JSON_MAX)
+        if err is not None:
+            res.error = ProbeError.model_validate(err)
+        data = _json(out, "result.json", JSON_MAX)
+        if data is not None and not isinstance(data, dict):
+            raise OutputRejected("result.json is not an object")
+        res.data = data or {}
+        blob = read_capped(out, "tensors.safetensors", cap)
+        if blob is not None:
+            try:
+                res.tensors = dict(load_safetensors(blob))
+            except Exception as exc:
+                raise OutputRejected("tensors.safetensors is not a valid safetensors file") from exc
+        names = _json(out, "files.json", 64 * 1024) or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise OutputRejected("files.json is not a list of names")
+        left = cap
+        for name in names:
+            dest = files_dest / name
+            try:
+                left -= copy_capped(pdir / "work", name, dest, left)
+            except FileNotFoundError:
+                continue
+            res.files[name] = dest
+    except (OutputRejected, ValidationError) as exc:
+        res.rejected = str(exc).splitlines()[0]
+        res.data, res.tensors, res.files = {}, {}, {}
+    return res

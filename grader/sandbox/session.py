@@ -1,0 +1,238 @@
+"""``Session``: one sandboxed worker per submission, one forked, limited child per probe."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save as save_safetensors
+
+from .base import Sandbox, SandboxError, Worker
+from .cgroups import ProbeCgroup, SessionCgroups, create_session_cgroups
+from .channel import ChannelTimeout, WorkerGone
+from .models import Limits, ProbeOutcome, SandboxSpec
+from .outcome import RawEnd, classify, decode_wait
+from .outputs import ProbeOutputs, read_logs, read_outputs
+from .scratch import SessionDirs
+
+KILL_GRACE_S = 5.0
+
+
+def _cleanup(state: dict[str, Any]) -> None:
+    """Kill the worker, remove cgroups and dirs (also run by the finalizer)."""
+    worker: Worker | None = state.pop("worker", None)
+    if worker is not None:
+        with contextlib.suppress(Exception):
+            worker.channel.send({"cmd": "quit"})
+        worker.kill()
+    cg: SessionCgroups | None = state.pop("cgroups", None)
+    if cg is not None:
+        cg.destroy()
+    dirs: SessionDirs | None = state.pop("dirs", None)
+    if dirs is not None:
+        dirs.remove()
+
+
+class Session:
+    """Runs probes of one submission. Use as a context manager; ``close()`` cleans up.
+
+    Exported files (``ProbeOutcome.files``) live until ``close()``.
+    """
+
+    def __init__(self, sandbox: Sandbox, spec: SandboxSpec) -> None:
+        self.sandbox = sandbox
+        self.spec = spec
+        self.warnings: list[str] = list(sandbox.warnings)
+        self.stats: dict[str, Any] = {"worker_starts": 0, "probes": 0, "worker_start_s": 0.0,
+                                      "probe_s": 0.0, "worker_kills": 0}
+        self._state: dict[str, Any] = {}
+        self._finalizer = weakref.finalize(self, _cleanup, self._state)
+        self._closed = False
+        self.ready_info: dict[str, Any] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill everything left, remove cgroups and scratch."""
+        self._closed = True
+        self._finalizer()
+
+    def _dirs(self) -> SessionDirs:
+        if "dirs" not in self._state:
+            self._state["dirs"] = SessionDirs(self.sandbox.child_ids())
+            if self.sandbox.want_cgroups():
+                cg, why = create_session_cgroups()
+                if cg is None:
+                    self.warnings.append(
+                        f"{why}: memory enforced by RLIMIT_AS only, processes by RLIMIT_NPROC")
+                self._state["cgroups"] = cg
+        return self._state["dirs"]
+
+    def _worker(self) -> Worker:
+        """The running worker, started (torch imported) on first use or after a fatal probe."""
+        if self._closed:
+            raise SandboxError("session is closed")
+        worker: Worker | None = self._state.get("worker")
+        if worker is not None:
+            return worker
+        dirs = self._dirs()
+        t0 = time.monotonic()
+        view = self.sandbox.view(self.spec, dirs)
+        self._state["view"] = view
+        worker = self.sandbox.launch(self.spec, dirs, view, self._state.get("cgroups"))
+        uid_gid = self.sandbox.child_ids()
+        cfg = {"kit": view.kit, "submission": view.submission, "extra": view.extra,
+               "probe_module": view.probe_module, "threads": self.spec.threads,
+               "preload_torch": self.spec.preload_torch,
+               "child_uid": uid_gid[0] if uid_gid else None,
+               "child_gid": uid_gid[1] if uid_gid else None}
+        try:
+            worker.channel.send(cfg)
+            msg = worker.channel.recv(self.spec.start_timeout_s)
+        except (WorkerGone, ChannelTimeout) as exc:
+            msg = {"event": "fatal", "error": {"message": type(exc).__name__}}
+        if msg.get("event") != "ready":
+            worker.kill()
+            raise SandboxError(f"{self.sandbox.name} worker did not start: "
+                               f"{msg.get('error', {}).get('message')}\n{self._log_tail()}")
+        self._state["worker"] = worker
+        self.stats["worker_starts"] += 1
+        self.stats["worker_start_s"] += time.monotonic() - t0
+        self.ready_info = msg
+        return worker
+
+    def _log_tail(self) -> str:
+        """Last lines of the worker's own log (start-up errors)."""
+        log = self._dirs().root / "worker.log"
+        with contextlib.suppress(OSError):
+            return log.read_text(errors="replace")[-4000:]
+        return ""
+
+    def _kill_worker(self) -> None:
+        worker: Worker | None = self._state.pop("worker", None)
+        if worker is not None:
+            worker.kill()
+            self.stats["worker_kills"] += 1
+
+    # -- one probe -------------------------------------------------------------------------
+    def _write_request(self, pdir: Path, probe: str, params: dict[str, Any],
+                       inputs: dict[str, torch.Tensor], seed: int, limits: Limits,
+                       cgroup: bool) -> None:
+        req = {"probe": probe, "params": params, "seed": seed, "limits": limits.model_dump(),
+               "cgroup": cgroup}
+        (pdir / "in" / "request.json").write_text(json.dumps(req))
+        if inputs:
+            plain = {k: v.detach().cpu().contiguous() for k, v in inputs.items()}
+            (pdir / "in" / "inputs.safetensors").write_bytes(save_safetensors(plain))
+
+    def _probe_cgroup(self, limits: Limits) -> ProbeCgroup | None:
+        cg: SessionCgroups | None = self._state.get("cgroups")
+        return cg.new_probe(limits.memory_mb, limits.pids) if cg is not None else None
+
+    def _adopt(self, pcg: ProbeCgroup | None, ns_pid: int) -> None:
+        """Move the freshly forked (still waiting) child into its probe cgroup."""
+        cg: SessionCgroups | None = self._state.get("cgroups")
+        if pcg is None or cg is None:
+            return
+        for _ in range(200):
+            host = cg.host_pid(ns_pid)
+            if host is not None:
+                pcg.add(host)
+                return
+            time.sleep(0.005)
+        raise SandboxError(f"could not find the probe child (pid {ns_pid} in the sandbox)")
+
+    def run(self, probe: str, params: dict[str, Any] | None = None,
+            inputs: dict[str, torch.Tensor] | None = None, *, seed: int = 0,
+            limits: Limits | None = None) -> ProbeOutcome:
+        """Run one probe in a fresh child of the worker, under ``limits``."""
+        lim = limits or self.spec.limits
+        worker = self._worker()
+        dirs = self._dirs()
+        pdir = dirs.new_probe_dir()
+        pcg = self._probe_cgroup(lim)
+        raw = RawEnd()
+        t0 = time.monotonic()
+        try:
+            self._write_request(pdir, probe, params or {}, inputs or {}, seed, lim, pcg is not None)
+            ch = worker.channel
+            ns_pid: int | None = None
+            try:
+                ch.send({"cmd": "run", "dir": f"{self._state['view'].scratch}/"
+                         f"{pdir.name}"})
+                forked = ch.recv(30.0)
+                ns_pid = int(forked["pid"])
+                self._adopt(pcg, ns_pid)
+                ch.send({"cmd": "go"})
+                t0 = time.monotonic()
+                msg = ch.recv(lim.wall_s)
+            except ChannelTimeout:
+                raw.timed_out = ns_pid is not None
+                raw.worker_died = ns_pid is None
+                msg = self._stop_timed_out(pcg)
+            except WorkerGone:
+                raw.worker_died = True
+                msg = None
+                self._kill_worker()
+            wall = time.monotonic() - t0
+            if msg is not None:
+                raw.wait_status = int(msg["status"])
+                raw.cpu_s = float(msg["cpu_s"])
+            peak = None
+            if pcg is not None:
+                raw.oom_kills = pcg.oom_kills()
+                peak = pcg.peak_mb()
+                pcg.remove()
+                self._state["cgroups"].release(pcg)
+            if peak is None and msg is not None:
+                peak = float(msg["maxrss_kb"]) / 1024
+            outs = self._collect(pdir, lim, raw)
+        finally:
+            if pcg is not None:
+                pcg.remove()
+            dirs.remove_probe_dir(pdir)
+        self.stats["probes"] += 1
+        self.stats["probe_s"] += wall
+        return self._outcome(probe, lim, raw, outs, wall, peak)
+
+    def _stop_timed_out(self, pcg: ProbeCgroup | None) -> dict[str, Any] | None:
+        """Kill a probe past its deadline; keep the worker if it reports back, else kill it."""
+        worker: Worker | None = self._state.get("worker")
+        if pcg is not None and worker is not None:
+            pcg.kill_all()
+            with contextlib.suppress(ChannelTimeout, WorkerGone):
+                return worker.channel.recv(KILL_GRACE_S)
+        self._kill_worker()
+        return None
+
+    def _collect(self, pdir: Path, lim: Limits, raw: RawEnd) -> ProbeOutputs:
+        """Read the outputs (only logs when the probe was stopped)."""
+        dest = self._dirs().files / f"{pdir.name}"
+        if raw.timed_out or raw.worker_died:
+            outs = ProbeOutputs()
+            read_logs(pdir, lim, outs)
+            return outs
+        outs = read_outputs(pdir, lim, dest)
+        raw.done, raw.error, raw.rejected = outs.done, outs.error, outs.rejected
+        return outs
+
+    def _outcome(self, probe: str, lim: Limits, raw: RawEnd, outs: ProbeOutputs,
+                 wall: float, peak: float | None) -> ProbeOutcome:
+        status, message = classify(raw, lim)
+        code, sig = decode_wait(raw.wait_status)
+        return ProbeOutcome(
+            probe=probe, status=status, data=outs.data, tensors=outs.tensors, error=outs.error,
+            message=message, exit_code=code, signal=sig, stdout_tail=outs.stdout_tail,
+            stderr_tail=outs.stderr_tail, wall_s=wall, cpu_s=raw.cpu_s, peak_mem_mb=peak,
+            files=outs.files)
+

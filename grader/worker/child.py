@@ -1,0 +1,111 @@
+"""The forked probe child: waits for the parent's go, sets limits, runs one probe, writes outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .context import ProbeContext
+from .outputs import write_done, write_json, write_tensors
+from .registry import PROBES
+from .setup_child import (
+    apply_rlimits,
+    drop_identity,
+    populate_workdir,
+    redirect_logs,
+    seed_everything,
+)
+from .tracebacks import summarize
+
+REQUEST_MAX = 16 * 1024 * 1024
+
+
+def _close_other_fds() -> None:
+    """Close every fd above 2 (the control channel must not reach student code)."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _read_request(path: Path) -> dict[str, Any]:
+    """Read the parent's request JSON (size-capped)."""
+    with open(path, "rb") as fh:
+        return json.loads(fh.read(REQUEST_MAX))
+
+
+def _load_inputs(path: Path) -> dict[str, Any]:
+    """Load the input tensors the parent sent, if any."""
+    if not path.exists():
+        return {}
+    from safetensors.torch import load_file
+
+    return dict(load_file(str(path)))
+
+
+def _write_outputs(ctx: ProbeContext, out: Path, error: dict[str, Any] | None) -> None:
+    """Write data, tensors, exports and error; an unserialisable output becomes the error."""
+    try:
+        write_json(out / "result.json", ctx.data)
+        if ctx.tensors:
+            write_tensors(out / "tensors.safetensors", ctx.tensors)
+        write_json(out / "files.json", ctx.exports)
+    except BaseException as exc:
+        error = error or summarize(exc, [])
+        error["message"] = f"could not write the probe's outputs: {error['message']}"
+    if error is not None:
+        write_json(out / "error.json", error)
+
+
+def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
+    """Body of the forked child; always ends in ``os._exit``."""
+    me = os.getpid()
+    code = 0
+    try:
+        os.setsid()
+        go = os.read(go_fd, 1)
+        os.close(go_fd)
+        if go != b"g":
+            os._exit(70)
+        drop_identity(cfg.get("child_uid"), cfg.get("child_gid"))
+        out, work = pdir / "out", pdir / "work"
+        redirect_logs(out)
+        _close_other_fds()
+        req = _read_request(pdir / "in" / "request.json")
+        apply_rlimits(req["limits"], bool(req.get("cgroup")))
+        seed_everything(int(req["seed"]), int(cfg["threads"]))
+        kit, sub = Path(cfg["kit"]), Path(cfg["submission"])
+        extra = {k: Path(v) for k, v in cfg.get("extra", {}).items()}
+        populate_workdir(work, kit)
+        os.chdir(work)
+        roots = [str(sub), str(kit), *map(str, extra.values())]
+        error: dict[str, Any] | None = None
+        ctx = ProbeContext(params={}, inputs={}, workdir=work, seed=int(req["seed"]),
+                           kit=kit, submission=sub, extra=extra)
+        try:
+            ctx.params = req.get("params") or {}
+            ctx.inputs = _load_inputs(pdir / "in" / "inputs.safetensors")
+            fn = PROBES.get(req["probe"])
+            if fn is None:
+                raise LookupError(f"unknown probe {req['probe']!r}")
+            fn(ctx)
+        except BaseException as exc:
+            error = summarize(exc, roots)
+        if os.getpid() != me:  # a process the student forked came back through the probe
+            os._exit(0)
+        _write_outputs(ctx, out, error)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        write_done(out / "done")
+    except BaseException:
+        code = 71
+    os._exit(code)
