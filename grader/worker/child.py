@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -107,5 +108,8 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
             sys.stderr.flush()
         write_done(out / "done")
     except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+            open("/scratch/DEBUG", "w").write(traceback.format_exc())
         code = 71
     os._exit(code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -92,15 +93,44 @@ class BertPretrain(Assignment):
             reference_model_dir=ref_model_dir,
         )
 
-    def calibrate(self, prepared: Prepared, run_probe: Any) -> None:
-        """Set the loop threshold from the reference's own loop on the fixed subset (cached)."""
+    def calibrate_run(self, plan: Any) -> None:
+        """Set the loop threshold from the reference's own loop on the fixed subset.
+
+        The reference ``train.py`` + ``model.py`` train one epoch on the kit's fixed batches; a
+        student's loop (run with the reference model) must land within ``LOOP_MARGIN`` of that.
+        Cached per kit under the cache folder, so it runs once per kit and machine.
+        """
+        from grader.assignments.bert_pretrain.checks import trusted_loss
+        from grader.context import GradingContext, SharedSessions
+        from grader.safeload import load_state_dict
+
+        prepared: Prepared = plan.prepared
         path = default_cache_dir().parent / "calibration" / f"{prepared.probe_kit.hash}.json"
         if path.is_file():
             prepared.calibration = json.loads(path.read_text())
         else:
-            prepared.calibration = run_probe()
+            ref = self.reference_dir()
+            assert ref is not None
+            shared = SharedSessions()
+            ctx = GradingContext(assignment=self, rubric=plan.rubric, prepared=prepared,
+                                 sandbox=plan.sandbox, student="__reference__", submission_dir=ref,
+                                 files={}, with_reference=True, shared=shared)
+            try:
+                out = ctx.probe("train", {"model": "own"}, session="reference",
+                                limits=TRAIN_LIMITS)
+                if out.status != "ok" or out.error is not None or "bert_model.pt" not in out.files:
+                    raise RuntimeError(f"the reference training run failed: {out.message} "
+                                       f"{out.error.message if out.error else ''}")
+                state = load_state_dict(out.files["bert_model.pt"], max_bytes=64 << 20)
+                losses = trusted_loss(ctx, {k: state[k] for k in prepared.probe_shapes
+                                            if not k.endswith(".pe")}, "reference")
+            finally:
+                ctx.close()
+                shared.close()
+            prepared.calibration = {**losses, "kit": prepared.probe_kit.hash,
+                                    "batches": prepared.n_train_batches}
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(prepared.calibration, indent=2))
             tmp.replace(path)
         prepared.loop_threshold = round(prepared.calibration["loss"] + LOOP_MARGIN, 2)

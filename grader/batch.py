@@ -1,0 +1,175 @@
+"""Grade a whole class: intake, N parallel graders, a result cache, atomic per-student output.
+
+Each grading thread drives its own sandbox workers (the heavy work runs there, in separate
+processes); results are written as soon as a submission finishes, so a killed run loses nothing
+and a rerun redoes only what changed (cache key: submission hash, grader version, rubric and kit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from pydantic import ValidationError
+
+import grader
+from grader.assignments.base import Assignment
+from grader.context import SharedSessions
+from grader.engine import empty_result, grade_submission
+from grader.intake import IntakeLimits, SubmissionInput, discover
+from grader.results import SubmissionResult, SubmissionStatus
+from grader.rubric import Rubric
+from grader.sandbox import Sandbox
+
+
+@dataclass
+class RunPlan:
+    """Everything fixed for one grading run."""
+
+    assignment: Assignment
+    rubric: Rubric
+    sandbox: Sandbox
+    out_dir: Path
+    jobs: int = 1
+    use_cache: bool = True
+    with_reference: bool = True
+    prepared: object = None
+    kit_hash: str = ""
+    limits: IntakeLimits = field(default_factory=IntakeLimits)
+
+
+def default_jobs() -> int:
+    """One grader per core (each sandboxed probe uses one torch thread)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def cache_key(sub: SubmissionInput, plan: RunPlan) -> str:
+    """What a result depends on: the files, the grader, the rubric, the kits."""
+    text = json.dumps([sub.submission_hash, sub.student, grader.__version__, plan.rubric.hash(),
+                       plan.kit_hash, plan.with_reference])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def result_path(out_dir: Path, student: str) -> Path:
+    """Where a student's full result model is stored."""
+    return out_dir / "results" / f"{student}.json"
+
+
+def cached_result(sub: SubmissionInput, plan: RunPlan) -> SubmissionResult | None:
+    """The stored result of an identical earlier grading, if any."""
+    path = result_path(plan.out_dir, sub.student)
+    if not plan.use_cache or not path.is_file():
+        return None
+    try:
+        old = SubmissionResult.model_validate_json(path.read_bytes())
+    except (ValidationError, ValueError, OSError):
+        return None  # unreadable or from another schema: grade again
+    return old if old.cache_key == cache_key(sub, plan) else None
+
+
+def prepare_run(plan: RunPlan) -> None:
+    """Build kits and calibrate once per run (in the parent, before any submission)."""
+    torch.set_num_threads(1)
+    plan.prepared = plan.assignment.prepare(plan.rubric, with_reference=plan.with_reference)
+    plan.kit_hash = getattr(plan.prepared, "kit_hash", "")
+    calibrate = getattr(plan.assignment, "calibrate_run", None)
+    if plan.with_reference and calibrate is not None:
+        calibrate(plan)
+
+
+def grade_one(sub: SubmissionInput, plan: RunPlan, shared: SharedSessions) -> SubmissionResult:
+    """Grade one staged submission; never raises (a grader failure becomes the row's status)."""
+    if sub.status != "ok" or sub.staged_dir is None:
+        status = SubmissionStatus.NO_SUBMISSION if sub.status == "empty" else SubmissionStatus.INVALID
+        result = empty_result(assignment=plan.assignment, rubric=plan.rubric, student=sub.student,
+                              status=status, message=sub.message, source=sub.source,
+                              warnings=list(sub.problems))
+    else:
+        try:
+            result = grade_submission(
+                assignment=plan.assignment, rubric=plan.rubric, prepared=plan.prepared,
+                sandbox=plan.sandbox, student=sub.student, submission_dir=sub.staged_dir,
+                files=sub.files, submission_hash=sub.submission_hash, source=sub.source,
+                with_reference=plan.with_reference, shared=shared)
+            result.warnings = list(sub.problems) + result.warnings
+        except Exception as exc:  # the run goes on; this row says what happened
+            result = empty_result(assignment=plan.assignment, rubric=plan.rubric,
+                                  student=sub.student, status=SubmissionStatus.GRADER_ERROR,
+                                  message=f"grader error: {type(exc).__name__}: {exc}",
+                                  source=sub.source)
+    result.kit_hash = plan.kit_hash
+    result.cache_key = cache_key(sub, plan)
+    result.submission_hash = sub.submission_hash
+    return result
+
+
+def grade_all(
+    subs: Sequence[SubmissionInput],
+    plan: RunPlan,
+    *,
+    on_start: Callable[[int, SubmissionInput], None] | None = None,
+    on_done: Callable[[SubmissionResult, bool], None] | None = None,
+) -> list[SubmissionResult]:
+    """Grade ``subs`` with ``plan.jobs`` threads; results come back in ``subs`` order."""
+    from grader.exporters import write_one
+
+    local = threading.local()
+    all_shared: list[SharedSessions] = []
+    lock = threading.Lock()
+    slots = list(range(plan.jobs))
+
+    def work(sub: SubmissionInput) -> SubmissionResult:
+        cached = cached_result(sub, plan)
+        if cached is not None:
+            if on_done:
+                on_done(cached, True)
+            return cached
+        if not hasattr(local, "shared"):
+            local.shared = SharedSessions()
+            with lock:
+                all_shared.append(local.shared)
+                local.slot = slots.pop(0) if slots else 0
+        if on_start:
+            on_start(local.slot, sub)
+        result = grade_one(sub, plan, local.shared)
+        write_one(result, plan.out_dir)
+        if on_done:
+            on_done(result, False)
+        return result
+
+    results: dict[str, SubmissionResult] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="grader") as pool:
+            futures = {pool.submit(work, sub): sub for sub in subs}
+            for future in as_completed(futures):
+                results[futures[future].student] = future.result()
+    finally:
+        for shared in all_shared:
+            shared.close()
+    return [results[s.student] for s in subs]
+
+
+def intake(submissions_dir: Path, plan: RunPlan, only: Sequence[str] = ()) -> list[SubmissionInput]:
+    """Discover and stage every submission under ``submissions_dir`` (optionally only some)."""
+    subs = discover(submissions_dir, plan.out_dir / "staging",
+                    expected_files=plan.assignment.required_files,
+                    optional_files=plan.assignment.optional_files + plan.assignment.framework_files,
+                    limits=plan.limits)
+    if only:
+        wanted = set(only)
+        subs = [s for s in subs if s.student in wanted]
+    return subs
+
+
+def elapsed_since(t0: float) -> float:
+    """Seconds since ``t0`` (perf_counter)."""
+    return time.perf_counter() - t0

@@ -1,0 +1,57 @@
+"""The ``process`` backend: a plain subprocess with rlimits (and cgroups when writable).
+
+It does NOT isolate: student code can read and write whatever your user can, and use the
+network. Meant for a student's own laptop (``precheck``), never for grading others' code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from . import hostpaths
+from .base import Sandbox, Worker, WorkerView
+from .cgroups import SessionCgroups
+from .models import SandboxSpec
+from .popen_worker import PopenWorker, worker_argv
+from .scratch import SessionDirs
+
+WARNING = ("process backend: no isolation (student code can read your files and use the "
+           "network); use it only for your own code")
+
+
+class ProcessSandbox(Sandbox):
+    """Plain subprocess worker with per-probe rlimits."""
+
+    name = "process"
+    isolates = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings.append(WARNING)
+        if os.name != "posix" or not hasattr(os, "fork"):
+            self.warnings.append("process backend: this OS has no fork(); probes cannot run")
+
+    def view(self, spec: SandboxSpec, dirs: SessionDirs) -> WorkerView:
+        """Host paths; the worker package is reached through a symlink in the session's lib/."""
+        link = dirs.lib / "nlpgrade_worker"
+        if not link.exists():
+            link.symlink_to(hostpaths.WORKER_SRC)
+        return WorkerView(kit=str(spec.kit_dir.resolve()),
+                          submission=str(spec.submission_dir.resolve()),
+                          probe_module=str(spec.probe_module.resolve()),
+                          scratch=str(dirs.scratch), lib=str(dirs.lib),
+                          extra={k: str(Path(v).resolve()) for k, v in spec.extra_ro.items()})
+
+    def launch(self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView,
+               cgroups: SessionCgroups | None) -> Worker:
+        """Start the zygote as a child process with a minimal environment."""
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(dirs.scratch),
+               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               "OMP_NUM_THREADS": str(spec.threads), "MKL_NUM_THREADS": str(spec.threads),
+               "TMPDIR": str(dirs.scratch)}
+        if sys.platform == "darwin":
+            env["OBJC_DISABLE_INITIALIZE_FORK_SAFETY"] = "YES"
+        cmd = worker_argv(hostpaths.interpreter(), view.lib)
+        return PopenWorker(cmd, env, dirs.scratch, dirs.root / "worker.log", cgroups)
