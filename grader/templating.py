@@ -31,6 +31,7 @@ Usage::
 
     python -m grader.templating            # regenerate everything
     python -m grader.templating --check    # exit 1 with a summary when something is stale
+    python -m grader.templating --check --only bert_pretrain   # one assignment
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def render_template(source: str, filename: str) -> str:
         i += 1
         while True:
             if i >= len(lines):
-                raise TemplateError(f"{filename}:{start + 1}: BEGIN SOLUTION {region_id} never ends")
+                raise TemplateError(
+                    f"{filename}:{start + 1}: BEGIN SOLUTION {region_id} has no END SOLUTION"
+                )
             inner = lines[i].rstrip("\r\n")
             if END.match(inner):
                 break
@@ -122,7 +125,8 @@ def render_template(source: str, filename: str) -> str:
         if body:
             out.extend(f"{indent}{b}".rstrip() + "\n" for b in body)
         else:
-            out.append(f"{indent}raise NotImplementedError({_todo_message(region_id, filename)!r})\n")
+            message = _todo_message(region_id, filename)
+            out.append(f"{indent}raise NotImplementedError({message!r})\n")
         out.append(f"{indent}### END YOUR CODE ###\n")
     return "".join(out)
 
@@ -260,10 +264,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="verify only; exit 1 when stale")
     parser.add_argument("--root", type=Path, default=None, help="repository root (default: auto)")
+    parser.add_argument("--only", action="append", metavar="ASSIGNMENT",
+                        help="only this assignment (repeatable; default: all)")
     args = parser.parse_args(argv)
     root = (args.root or default_root()).resolve()
     try:
         assignments = discover(root)
+        if args.only:
+            unknown = sorted(set(args.only) - {a.name for a in assignments})
+            if unknown:
+                print(f"error: no marked reference folder for: {', '.join(unknown)}",
+                      file=sys.stderr)
+                return 2
+            assignments = [a for a in assignments if a.name in args.only]
         if args.check:
             problems = stale_report(root, assignments)
             if problems:

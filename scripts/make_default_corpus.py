@@ -1,7 +1,8 @@
 """Regenerate the default ``bert_pretrain`` corpus from Debian's ``fortunes-zh`` package.
 
 The corpus is classical Chinese verse (Tang and Song dynasties, public domain) taken from the
-``tang300`` and ``song100`` fortune files of the Debian package ``fortunes-zh`` (packaging GPL-3.0+).
+``tang300`` and ``song100`` fortune files of the Debian package ``fortunes-zh`` (packaging:
+GPL-3.0+).
 Each poem entry looks like::
 
     <ESC>[32m《title》<ESC>[m

@@ -17,6 +17,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
 
+def _quote(text: str) -> str:
+    """A Markdown block quote of plain text (HTML made inert)."""
+    safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "\n".join("> " + line for line in safe.splitlines())
+
+
 def _items_table(result: SubmissionResult) -> list[str]:
     """The rubric table: item, points, result."""
     lines = ["| Item | Points | Result |", "|---|---:|---|"]
@@ -33,9 +39,13 @@ def _check_section(check: CheckResult, hidden: bool, items: list[str]) -> list[s
     """One ``###`` section for a check that did not pass."""
     where = f" (rubric: {', '.join(items)})" if items else ""
     if hidden:
-        return [f"### {check.title}: failed{where}", "",
-                "This is a hidden check, so its details are not shown. Re-read the part of the "
-                "assignment it is about and test that behaviour yourself.", ""]
+        return [
+            f"### {check.title}: failed{where}",
+            "",
+            "This is a hidden check, so its details are not shown. Re-read the part of the "
+            "assignment it is about and test that behaviour yourself.",
+            "",
+        ]
     lines = [f"### {check.title}: {check.status.value}{where}", ""]
     hint = STATUS_HINTS.get(check.status)
     if hint:
@@ -48,20 +58,29 @@ def _check_section(check: CheckResult, hidden: bool, items: list[str]) -> list[s
 def to_feedback_markdown(result: SubmissionResult) -> str:
     """The student's feedback page for one submission, as Markdown."""
     hidden = hidden_check_ids(result)
-    lines = [f"# {result.assignment}: feedback for {result.student}", "",
-             f"**Score: {fmt_points(result.score)} / {fmt_points(result.max_score)}** "
-             f"(status: {result.status.value})", ""]
+    lines = [
+        f"# {result.assignment}: feedback for {result.student}",
+        "",
+        f"**Score: {fmt_points(result.score)} / {fmt_points(result.max_score)}** "
+        f"(status: {result.status.value})",
+        "",
+    ]
     overall = OVERALL.get(result.status, "")
-    for text in (overall, result.message):
-        if text:
-            lines += [fence(text) if text is result.message else text, ""]
+    if overall:
+        lines += [overall, ""]
+    if result.message:
+        lines += [_quote(result.message), ""]
     if result.items:
         lines += ["## Rubric", "", *_items_table(result), ""]
     failing = [c for c in result.checks if c.status != CheckStatus.PASSED]
     if failing:
-        lines += ["## What to fix", "",
-                  "Checks are listed in the order they ran; fix the first one first, since later "
-                  "checks often fail because of it.", ""]
+        lines += [
+            "## What to fix",
+            "",
+            "Checks are listed in the order they ran; fix the first one first, since later "
+            "checks often fail because of it.",
+            "",
+        ]
         for check in failing:
             used_by = [i.title for i in result.items if check.id in i.checks]
             lines += _check_section(check, check.id in hidden, used_by)
@@ -70,11 +89,17 @@ def to_feedback_markdown(result: SubmissionResult) -> str:
     if result.warnings:
         lines += ["## Warnings", "", *[f"- {_cell(w)}" for w in result.warnings], ""]
     if result.files:
-        lines += ["## Files graded", "",
-                  *[f"- `{name}` (sha256 {sha[:12]})" for name, sha in sorted(result.files.items())],
-                  ""]
+        lines += [
+            "## Files graded",
+            "",
+            *[f"- `{name}` (sha256 {sha[:12]})" for name, sha in sorted(result.files.items())],
+            "",
+        ]
     env = result.environment
     if env is not None:
-        lines += [f"_Graded by nlpgrade {env.grader_version} (Python {env.python}, torch "
-                  f"{env.torch}, profile {result.profile}, seed {env.seed})._", ""]
+        lines += [
+            f"_Graded by nlpgrade {env.grader_version} (Python {env.python}, torch "
+            f"{env.torch}, profile {result.profile}, seed {env.seed})._",
+            "",
+        ]
     return "\n".join(lines)

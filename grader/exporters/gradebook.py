@@ -1,4 +1,4 @@
-"""``grades.csv``: one row per student with the score, status, message and points per rubric item."""
+"""``grades.csv``: one row per student: score, status, message and points per rubric item."""
 
 from __future__ import annotations
 
@@ -31,13 +31,20 @@ def gradebook_rows(results: Sequence[SubmissionResult]) -> tuple[list[str], list
     rows: list[list[object]] = []
     for r in sorted(results, key=lambda r: r.student):
         points = {i.id: num(i.points) for i in r.items}
-        rows.append([
-            spreadsheet_text(r.student), num(r.score), num(r.max_score), r.status.value,
-            spreadsheet_text(r.message),
-            *[points.get(i, "") for i in items],
-            spreadsheet_text("; ".join(r.warnings)), spreadsheet_text("; ".join(r.integrity_flags)),
-            spreadsheet_text(r.source), r.submission_hash,
-        ])
+        rows.append(
+            [
+                spreadsheet_text(r.student),
+                num(r.score),
+                num(r.max_score),
+                r.status.value,
+                spreadsheet_text(r.message),
+                *[points.get(i, "") for i in items],
+                spreadsheet_text("; ".join(r.warnings)),
+                spreadsheet_text("; ".join(r.integrity_flags)),
+                spreadsheet_text(r.source),
+                r.submission_hash,
+            ]
+        )
     return header, rows
 
 

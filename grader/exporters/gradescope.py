@@ -40,7 +40,7 @@ def gradescope_schema() -> dict[str, Any]:
 
 
 def _item_output(result: SubmissionResult, item: ItemResult, hidden: set[str]) -> str:
-    """Markdown for one test: the item's note, then each of its checks (hidden ones: verdict only)."""
+    """Markdown for one test: the item's note, then its checks (hidden ones: verdict only)."""
     if item.visibility == "hidden":
         return "passed" if item.passed else "failed"
     parts = [item.message] if item.message else []
@@ -79,16 +79,18 @@ def to_gradescope(result: SubmissionResult, *, visibility: str = "visible") -> d
     hidden = hidden_check_ids(result)
     tests = []
     for n, item in enumerate(result.items, start=1):
-        tests.append({
-            "name": item.title,
-            "number": str(n),
-            "score": num(item.points),
-            "max_score": num(item.max_points),
-            "status": "passed" if item.passed else "failed",
-            "output": _item_output(result, item, hidden),
-            "output_format": "md",
-            "visibility": item.visibility,
-        })
+        tests.append(
+            {
+                "name": item.title,
+                "number": str(n),
+                "score": num(item.points),
+                "max_score": num(item.max_points),
+                "status": "passed" if item.passed else "failed",
+                "output": _item_output(result, item, hidden),
+                "output_format": "md",
+                "visibility": item.visibility,
+            }
+        )
     return {
         "score": num(result.score),
         "execution_time": num(result.timings.total_s, 2),
@@ -134,8 +136,9 @@ def validate_gradescope(doc: dict[str, Any]) -> list[str]:
             for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
         ]
     if isinstance(doc, dict) and doc.get("stdout_visibility") != "hidden":
-        errors.append("stdout_visibility: must be 'hidden' (the grader's stdout is for the "
-                      "instructor only)")
+        errors.append(
+            "stdout_visibility: must be 'hidden' (the grader's stdout is for the instructor only)"
+        )
     return errors + _nonfinite(doc)
 
 

@@ -10,8 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,),
-    "number": (int, float), "integer": (int,), "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "number": (int, float),
+    "integer": (int,),
+    "null": (type(None),),
 }
 
 
@@ -27,8 +32,9 @@ def _where(path: str) -> str:
     return f"{path}: " if path else ""
 
 
-def check(instance: Any, schema: dict[str, Any], root: dict[str, Any] | None = None,
-          path: str = "") -> list[str]:
+def check(
+    instance: Any, schema: dict[str, Any], root: dict[str, Any] | None = None, path: str = ""
+) -> list[str]:
     """Every way ``instance`` violates ``schema``, as readable strings (empty when valid)."""
     root = root if root is not None else schema
     if "$ref" in schema:
@@ -57,11 +63,15 @@ def check(instance: Any, schema: dict[str, Any], root: dict[str, Any] | None = N
     return errors
 
 
-def _check_object(instance: dict[str, Any], schema: dict[str, Any], root: dict[str, Any],
-                  path: str) -> list[str]:
+def _check_object(
+    instance: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str
+) -> list[str]:
     """``required``, ``properties`` and ``additionalProperties: false`` for one object."""
-    errors = [f"{_where(path)}{key!r} is a required property"
-              for key in schema.get("required", []) if key not in instance]
+    errors = [
+        f"{_where(path)}{key!r} is a required property"
+        for key in schema.get("required", [])
+        if key not in instance
+    ]
     props = schema.get("properties", {})
     for key, value in instance.items():
         sub = f"{path}.{key}" if path else key

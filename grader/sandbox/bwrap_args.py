@@ -108,6 +108,6 @@ def build_command(bwrap: str, spec: SandboxSpec, scratch: Path, root_mode: bool,
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     if tmp_size_mb is not None:
         cmd += ["--size", str(tmp_size_mb * 1024 * 1024)]
-    cmd += ["--tmpfs", "/tmp", "--chdir", "/scratch"]
+    cmd += ["--perms", "1777", "--tmpfs", "/tmp", "--chdir", "/scratch"]
     cmd += environment(spec.threads)
     return [*cmd, "--", *inner]

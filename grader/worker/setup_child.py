@@ -66,8 +66,10 @@ def redirect_logs(out: Path) -> None:
         f = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         os.dup2(f, fd)
         os.close(f)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115
+                      buffering=1, closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115
+                      buffering=1, closefd=False)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
 
 
@@ -81,6 +83,15 @@ def seed_everything(seed: int, threads: int) -> None:
     if torch is not None:
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
+        deterministic(torch)
+
+
+def deterministic(torch: Any) -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without importing inductor."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is not None:
+        setter(True, warn_only=True)
+    else:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 

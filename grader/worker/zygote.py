@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +20,7 @@ from typing import IO, Any
 from . import procs
 from .child import run_child
 from .registry import PROBES
+from .setup_child import deterministic
 from .tracebacks import summarize
 
 
@@ -75,6 +77,8 @@ def _start(cfg: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(int(cfg["threads"]))
+        deterministic(torch)
+        tempfile.gettempdir()
         torch_version = torch.__version__
     _load_probes(cfg["probe_module"])
     return {"event": "ready", "pid": os.getpid(), "probes": sorted(PROBES),

@@ -214,10 +214,11 @@ def bert_shapes(ctx: GradingContext) -> Verdict:
 def _derived(ctx: GradingContext, t: dict[str, torch.Tensor], name: str) -> torch.Tensor:
     if name not in t:
         errors = _forward(ctx).data.get("derived_errors", {})
+        reason = errors.get(name, "the last encoder layer produced no output")
         raise CheckStopped(Verdict.failed(
-            f"Could not apply your own heads to the last hidden state ({errors.get(name, 'the last '
-            'encoder layer produced no output')}). Keep the framework's submodules "
-            "(fc1, activ1, classifier, fc2, activ2, norm, decoder, decoder_bias)."))
+            f"Could not apply your own heads to the last hidden state ({reason}). Keep the "
+            "framework's submodules (fc1, activ1, classifier, fc2, activ2, norm, decoder, "
+            "decoder_bias)."))
     return t[name]
 
 
