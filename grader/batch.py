@@ -107,6 +107,7 @@ def grade_one(sub: SubmissionInput, plan: RunPlan, shared: SharedSessions) -> Su
                                   message=f"grader error: {type(exc).__name__}: {exc}",
                                   source=sub.source)
     result.kit_hash = plan.kit_hash
+    result.identity = dict(sub.identity)
     result.cache_key = cache_key(sub, plan)
     result.submission_hash = sub.submission_hash
     return result

@@ -90,7 +90,7 @@ class CheckRegistry:
 
         return register
 
-    def __iter__(self):  # noqa: ANN204 - iterator of CheckSpec
+    def __iter__(self):
         return iter(self._checks.values())
 
     def __getitem__(self, check_id: str) -> CheckSpec:

@@ -28,7 +28,7 @@ def _rubric(assignment_name: str, path: str | None, profile: str | None) -> Rubr
     return rubric
 
 
-def _sandbox(name: str, console: Console):  # noqa: ANN202 - Sandbox
+def _sandbox(name: str, console: Console):
     try:
         sandbox = get_sandbox(name)
     except SandboxUnavailable as exc:
@@ -87,7 +87,7 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
         workers = [progress.add_task(f"  grader {i + 1}: idle", total=None, start=False)
                    for i in range(jobs)]
 
-        def on_start(slot: int, sub) -> None:  # noqa: ANN001
+        def on_start(slot: int, sub) -> None:
             progress.update(workers[slot % jobs], description=f"  grader {slot + 1}: {sub.student}")
 
         def on_done(result: SubmissionResult, cached: bool) -> None:

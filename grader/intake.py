@@ -26,6 +26,7 @@ import shutil
 import stat
 import unicodedata
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,13 +161,18 @@ def _disk_entry(path: Path, rel: str, name: str, size: int, depth: int) -> _Entr
 
 
 def _walk_folder(root: Path, limits: IntakeLimits) -> tuple[list[_Entry], list[str]]:
-    """Regular files under ``root`` up to MAX_DEPTH; links and special files dropped with a note."""
+    """Regular files under ``root``, breadth first, up to MAX_DEPTH and ``limits.max_files``.
+
+    Links and special files are dropped with a note. Past ``max_files`` entries the walk stops
+    with a note instead of failing: top-level files have been seen first, and only the wanted
+    names are ever copied, so a folder that also holds a data set can still be graded.
+    """
     entries: list[_Entry] = []
     problems: list[str] = []
     count = 0
-    stack: list[tuple[Path, str, int]] = [(root, "", 0)]
-    while stack:
-        folder, prefix, depth = stack.pop()
+    queue: deque[tuple[Path, str, int]] = deque([(root, "", 0)])
+    while queue:
+        folder, prefix, depth = queue.popleft()
         try:
             with os.scandir(folder) as it:
                 children = sorted(it, key=lambda d: os.fsencode(d.name))
@@ -176,17 +182,17 @@ def _walk_folder(root: Path, limits: IntakeLimits) -> tuple[list[_Entry], list[s
                 f"({exc.strerror}); its files were not looked at."
             )
             continue
-        subfolders: list[tuple[Path, str, int]] = []
         for child in children:
             if is_junk(child.name):
                 continue
             rel = prefix + child.name
             count += 1
             if count > limits.max_files:
-                raise IntakeRejected(
-                    f"the submission holds more than {limits.max_files} files; submit only the "
-                    "files the assignment asks for (no data sets or virtual environments)."
+                problems.append(
+                    f"stopped looking after {limits.max_files} files; submit only the files the "
+                    "assignment asks for (no data sets or virtual environments)."
                 )
+                return entries, problems
             try:
                 st = child.stat(follow_symlinks=False)
             except OSError as exc:
@@ -199,7 +205,7 @@ def _walk_folder(root: Path, limits: IntakeLimits) -> tuple[list[_Entry], list[s
                 )
             elif stat.S_ISDIR(st.st_mode):
                 if depth + 1 < MAX_DEPTH:
-                    subfolders.append((Path(child.path), rel + "/", depth + 1))
+                    queue.append((Path(child.path), rel + "/", depth + 1))
             elif stat.S_ISREG(st.st_mode):
                 entries.append(_disk_entry(Path(child.path), rel, child.name, st.st_size, depth))
             else:
@@ -207,7 +213,6 @@ def _walk_folder(root: Path, limits: IntakeLimits) -> tuple[list[_Entry], list[s
                     f"{display(rel)} is not a regular file (a pipe, socket or "
                     "device); it was dropped."
                 )
-        stack.extend(reversed(subfolders))
     return entries, problems
 
 
@@ -303,7 +308,8 @@ def _select(entries: list[_Entry], targets: Sequence[str], suffix_is_newer: bool
                 f"found {len(ranked)} copies of {target}: graded {display(best.path)}, ignored "
                 f"{_listing(others)}. Keep one copy so there is no doubt which one counts."
             )
-    sel.ignored = [e.path for i, e in enumerate(entries) if i not in used]
+    rest = [e.path for i, e in enumerate(entries) if i not in used]
+    sel.ignored = sorted(rest, key=lambda p: (not p.endswith(".py"), os.fsencode(p)))
     return sel
 
 
@@ -419,6 +425,12 @@ def _stage(
         return _invalid_row(row, target_dir, problems, str(exc))
     except OSError as exc:
         reason = f"{plan.label} could not be read ({exc.strerror or exc}); check its permissions."
+        return _invalid_row(row, target_dir, problems, reason)
+    except Exception as exc:  # a bug here must cost one row, not the class
+        reason = (
+            f"the grader could not take in {plan.label} ({type(exc).__name__}: {exc}); this is "
+            "a grader problem, not yours: your instructor will look at it."
+        )
         return _invalid_row(row, target_dir, problems, reason)
     missing = [t for t in expected if t not in sel.chosen]
     if missing:
@@ -687,8 +699,8 @@ def _top_level_plans(
         path = root / raw
         if is_junk(raw) or raw == GRADESCOPE_METADATA:
             continue
-        if path.absolute() == staging or (path.is_dir() and path.resolve() == staging):
-            continue
+        if _holds(path, staging):
+            continue  # our own staging area (or the --out folder holding it)
         try:
             st = path.lstat()
         except OSError as exc:
@@ -723,6 +735,15 @@ def _top_level_plans(
             )
     plans.extend(_canvas_plans(canvas))
     return plans
+
+
+def _holds(path: Path, staging: Path) -> bool:
+    """Whether ``path`` is the staging folder or a real folder containing it."""
+    if path.absolute() == staging:
+        return True
+    if path.is_symlink() or not path.is_dir():
+        return False
+    return staging == path.resolve() or staging.is_relative_to(path.resolve())
 
 
 def _reject_plan(raw: str, reason: str) -> _Plan:

@@ -62,7 +62,7 @@ def run_precheck(assignment: Assignment, folder: Path, scratch: Path, sandbox: S
     prepared = assignment.prepare(rubric, with_reference=False)
     t0 = time.perf_counter()
 
-    def progress(check) -> None:  # noqa: ANN001 - CheckResult
+    def progress(check) -> None:
         if console is not None:
             icon, colour = ICONS[check.status]
             console.print(f"  [{colour}]{icon}[/] {check.title}", highlight=False)

@@ -102,6 +102,7 @@ class SubmissionResult(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)  # file name -> sha256
     submission_hash: str = ""
     source: str = ""  # where the submission came from (folder, zip, LMS file names)
+    identity: dict[str, str] = Field(default_factory=dict)  # LMS name/email/ids, for gradebooks
     rubric_hash: str = ""
     kit_hash: str = ""
     cache_key: str = ""

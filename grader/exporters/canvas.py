@@ -25,8 +25,8 @@ CANVAS_SOURCE = re.compile(r"canvas user (\d+)")
 def _identity(
     result: SubmissionResult, identities: Mapping[str, Mapping[str, str]]
 ) -> dict[str, str]:
-    """Name, Canvas id, SIS ids and section for one student, from ``identities`` or ``source``."""
-    given = dict(identities.get(result.student, {}))
+    """Name, Canvas id, SIS ids and section: the result's LMS identity, then ``identities``."""
+    given = {**result.identity, **identities.get(result.student, {})}
     match = CANVAS_SOURCE.search(result.source)
     if match and "canvas_id" not in given:
         given["canvas_id"] = match.group(1)

@@ -1,7 +1,6 @@
 """``summary.png``: two panels, the score histogram and the per-check pass rates (lowest first).
 
-Drawn with matplotlib when it is installed; otherwise plain bars without text from the bundled
-encoder (``summary.md`` carries the same numbers as tables either way).
+Drawn with matplotlib's Agg backend (no display needed); ``summary.md`` carries the same numbers.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import io
 from pathlib import Path
 
 from grader.atomic import atomic_write_bytes
-from grader.exporters.png import Canvas
 from grader.exporters.stats import ClassStats
 
 MAX_CHECKS = 25  # bars in the pass-rate panel
@@ -55,30 +53,7 @@ def _matplotlib_png(stats: ClassStats, title: str) -> bytes:
     return buf.getvalue()
 
 
-def _fallback_png(stats: ClassStats) -> bytes:
-    """Bars only: histogram on the left, pass rates (red to green) on the right."""
-    canvas = Canvas(800, 400)
-    canvas.rect(399, 10, 401, 390, (200, 200, 200))
-    top = max((b[2] for b in stats.histogram), default=0) or 1
-    bar_w = 360 // max(1, len(stats.histogram))
-    for i, (_, _, count) in enumerate(stats.histogram):
-        h = int(360 * count / top)
-        canvas.rect(20 + i * bar_w, 380 - h, 20 + (i + 1) * bar_w - 4, 380, (72, 120, 207))
-    rates = stats.check_rates[:MAX_CHECKS]
-    row_h = 370 // max(1, len(rates))
-    for i, c in enumerate(rates):
-        y = 15 + i * row_h
-        canvas.rect(420, y, 780, y + row_h - 3, (235, 235, 235))
-        red, green = int(214 * (1 - c.rate)), int(204 * c.rate)
-        canvas.rect(420, y, 420 + int(360 * c.rate), y + row_h - 3, (red + 30, green + 40, 80))
-    return canvas.to_png()
-
-
 def write_charts(stats: ClassStats, path: Path, title: str = "") -> Path:
     """Write the two-panel PNG to ``path`` atomically and return the path."""
-    try:
-        data = _matplotlib_png(stats, title)
-    except ImportError:
-        data = _fallback_png(stats)
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, _matplotlib_png(stats, title))
     return path

@@ -72,7 +72,10 @@ def to_feedback_markdown(result: SubmissionResult) -> str:
         lines += [_quote(result.message), ""]
     if result.items:
         lines += ["## Rubric", "", *_items_table(result), ""]
-    failing = [c for c in result.checks if c.status != CheckStatus.PASSED]
+    failing = [
+        c for c in result.checks if c.status not in (CheckStatus.PASSED, CheckStatus.SKIPPED)
+    ]
+    skipped = [c for c in result.checks if c.status == CheckStatus.SKIPPED]
     if failing:
         lines += [
             "## What to fix",
@@ -84,8 +87,14 @@ def to_feedback_markdown(result: SubmissionResult) -> str:
         for check in failing:
             used_by = [i.title for i in result.items if check.id in i.checks]
             lines += _check_section(check, check.id in hidden, used_by)
-    elif result.checks:
+    elif result.checks and not skipped:
         lines += ["All checks passed.", ""]
+    if skipped:
+        lines += ["## Not run", "", STATUS_HINTS[CheckStatus.SKIPPED], ""]
+        for check in skipped:
+            why = "" if check.id in hidden or not check.message else f": {_cell(check.message)}"
+            lines.append(f"- {_cell(check.title)}{why}")
+        lines.append("")
     if result.warnings:
         lines += ["## Warnings", "", *[f"- {_cell(w)}" for w in result.warnings], ""]
     if result.files:

@@ -13,9 +13,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from grader.atomic import atomic_write_text
 from grader.exporters.common import fence, hidden_check_ids, num, verdict
-from grader.exporters.schema_check import check as mini_check
 from grader.results import CheckStatus, ItemResult, SubmissionResult, SubmissionStatus
 
 SCHEMA_PATH = Path(__file__).with_name("gradescope_results.schema.json")
@@ -121,20 +122,14 @@ def _nonfinite(doc: Any, path: str = "") -> list[str]:
 def validate_gradescope(doc: dict[str, Any]) -> list[str]:
     """Errors of ``doc`` against the Gradescope results schema and our rules (empty when valid).
 
-    Uses the ``jsonschema`` package when installed, else the bundled minimal checker (which
-    understands every keyword the shipped schema uses).
+    Validation is done by ``jsonschema`` (Draft 7) against the shipped schema of the published
+    spec, plus our own rules (stdout hidden, finite numbers).
     """
-    schema = gradescope_schema()
-    try:
-        import jsonschema
-    except ImportError:
-        errors = mini_check(doc, schema)
-    else:
-        validator = jsonschema.Draft7Validator(schema)
-        errors = [
-            f"{e.json_path.removeprefix('$.').removeprefix('$')}: {e.message}".lstrip(": ")
-            for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
-        ]
+    validator = jsonschema.Draft7Validator(gradescope_schema())
+    errors = [
+        f"{e.json_path.removeprefix('$.').removeprefix('$')}: {e.message}".lstrip(": ")
+        for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
+    ]
     if isinstance(doc, dict) and doc.get("stdout_visibility") != "hidden":
         errors.append(
             "stdout_visibility: must be 'hidden' (the grader's stdout is for the instructor only)"

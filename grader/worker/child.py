@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -66,6 +67,12 @@ def _write_outputs(ctx: ProbeContext, out: Path, error: dict[str, Any] | None) -
         write_json(out / "error.json", error)
 
 
+def _restore(saved: dict[str, Any]) -> None:
+    """Put the builtins back as they were before the probe ran."""
+    builtins.__dict__.clear()
+    builtins.__dict__.update(saved)
+
+
 def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
     """Body of the forked child; always ends in ``os._exit``."""
     me = os.getpid()
@@ -89,6 +96,7 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
         os.chdir(work)
         roots = [str(sub), str(kit), *map(str, extra.values())]
         error: dict[str, Any] | None = None
+        saved_builtins = dict(builtins.__dict__)
         ctx = ProbeContext(params={}, inputs={}, workdir=work, seed=int(req["seed"]),
                            kit=kit, submission=sub, extra=extra)
         try:
@@ -99,7 +107,9 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
                 raise LookupError(f"unknown probe {req['probe']!r}")
             fn(ctx)
         except BaseException as exc:
+            _restore(saved_builtins)
             error = summarize(exc, roots)
+        _restore(saved_builtins)  # student code may have patched len, print, ...
         if os.getpid() != me:  # a process the student forked came back through the probe
             os._exit(0)
         _write_outputs(ctx, out, error)

@@ -87,6 +87,7 @@ def _start(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str) -> bool:
     """Fork, hand over to the parent for the go, wait, sweep leftovers; False on EOF."""
+    procs.reap()  # zombies of processes the parent killed through the cgroup
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:

@@ -93,8 +93,8 @@ def layer_norm(x):
 def layer_norm_backward(dy, cache):
     """Gradient of the loss w.r.t. the LayerNorm input, given ``dy`` w.r.t. its output."""
     ### BEGIN SOLUTION layer_norm_backward
-    #| With y the normalised output and rstd = 1 / sqrt(var + eps):
-    #| dx = rstd * (dy - mean(dy) - y * mean(dy * y)), means over the last dim.
+    #| Derive it: x reaches y directly and through the mean and the variance. The result needs
+    #| only rstd, y and two means over the last dim (of dy and of dy * y).
     y, rstd = cache
     dx = rstd * (dy - dy.mean(dim=-1, keepdim=True) - y * (dy * y).mean(dim=-1, keepdim=True))
     ### END SOLUTION
@@ -113,8 +113,8 @@ def gelu(u):
 def gelu_backward(dout, u):
     """Gradient w.r.t. the GELU input ``u``, given ``dout`` w.r.t. its output."""
     ### BEGIN SOLUTION gelu_backward
-    #| Differentiate the tanh form: with t = tanh(GELU_C * (u + 0.044715 u^3)),
-    #| d/du = 0.5 (1 + t) + 0.5 u (1 - t^2) GELU_C (1 + 3 * 0.044715 u^2).
+    #| Differentiate the tanh form with the product and chain rules
+    #| (d tanh(z) / dz = 1 - tanh(z)^2); multiply the local derivative by dout.
     t = torch.tanh(GELU_C * (u + 0.044715 * u**3))
     local = 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * u * u)
     du = dout * local
@@ -135,7 +135,7 @@ def softmax_rows(z):
 def softmax_rows_backward(dp, p):
     """Gradient w.r.t. the softmax input, given ``dp`` w.r.t. its output ``p``."""
     ### BEGIN SOLUTION softmax_rows_backward
-    #| dz = p * (dp - sum(dp * p, last dim))
+    #| The Jacobian of a softmax row is diag(p) - p p^T; apply it to dp without building it.
     dz = p * (dp - (dp * p).sum(dim=-1, keepdim=True))
     ### END SOLUTION
     return dz
@@ -170,7 +170,8 @@ def attention_backward(dout, cache, w_q, w_k, w_v):
     ### BEGIN SOLUTION attention_backward
     #| Split dout into heads like the forward; dV = P^T dout_h; dP = dout_h V^T;
     #| dS = softmax_rows_backward(dP, P) * scale; dQ = dS K; dK = dS^T Q. Merge the heads back to
-    #| (N, T, d); dw_q = sum over (N, T) of h^T dQ (same for k, v); dh = dQ w_q^T + dK w_k^T + dV w_v^T.
+    #| (N, T, d); dw_q = sum over (N, T) of h^T dQ (same for k, v);
+    #| dh = dQ w_q^T + dK w_k^T + dV w_v^T.
     h, q, k, v, p, scale = cache
     n, t, d = h.shape
     heads, dh_ = q.shape[1], q.shape[3]
@@ -195,7 +196,7 @@ def attention_backward(dout, cache, w_q, w_k, w_v):
 
 
 def cross_entropy(logits, targets):
-    """Mean cross-entropy of ``logits`` (M, V) against ``targets`` (M,); return ``(loss, dlogits)``."""
+    """Mean cross-entropy of ``logits`` (M, V) against ``targets`` (M,): ``(loss, dlogits)``."""
     ### BEGIN SOLUTION cross_entropy
     #| log-softmax by hand (subtract the row max, then log of the sum of exp); the loss is the mean
     #| over the M rows of -logprob[target]; dlogits = (softmax - one_hot(target)) / M.
@@ -251,8 +252,8 @@ def mlm_loss(token_ids, w_emb, pos_embed, blocks_weights, w_head, mask_token_id,
 def train_mlm_pretraining_step(
     token_ids, w_emb, pos_embed, blocks_weights, w_head, mask_token_id, num_heads, lr, seed
 ):
-    """One SGD step of MLM pre-training; return the updated parameters, flattened and concatenated."""
-    loss, dlogits, cache = forward(
+    """One SGD step of MLM pre-training: the updated parameters, flattened and concatenated."""
+    _loss, dlogits, cache = forward(
         token_ids, w_emb, pos_embed, blocks_weights, w_head, mask_token_id, num_heads, seed
     )
     ### BEGIN SOLUTION backward

@@ -32,8 +32,12 @@ def test_hidden_checks_only_say_failed(result):
 
 def test_messages_cannot_break_the_markdown():
     r = make_result(shapes=False)
-    r.checks[0] = CheckResult(id="shapes", title="Output shapes", status=CheckStatus.FAILED,
-                              message="```\n# injected heading\n<script>x</script>")
+    r.checks[0] = CheckResult(
+        id="shapes",
+        title="Output shapes",
+        status=CheckStatus.FAILED,
+        message="```\n# injected heading\n<script>x</script>",
+    )
     md = to_feedback_markdown(r)
     assert "````text\n```\n# injected heading" in md  # a longer fence wraps it
 
@@ -43,3 +47,17 @@ def test_all_passed():
     r.items[1].passed = True
     md = to_feedback_markdown(r)
     assert "All checks passed." in md and "## What to fix" not in md
+
+
+def test_skipped_checks_are_listed_apart():
+    r = make_result(hidden_ok=True)
+    r.checks[1] = CheckResult(
+        id="tied", title="Decoder tied", status=CheckStatus.SKIPPED, message="needs the reference"
+    )
+    r.checks[2] = CheckResult(
+        id="ref_mlm", title="Hidden ref", status=CheckStatus.SKIPPED, hidden=True, message=SECRET
+    )
+    md = to_feedback_markdown(r)
+    assert "## What to fix" not in md and "## Not run" in md
+    assert "- Decoder tied: needs the reference" in md
+    assert "- Hidden ref\n" in md and SECRET not in md

@@ -12,7 +12,6 @@ from rich.console import Console
 from grader import atomic
 from grader.atomic import atomic_write_bytes, atomic_write_text
 from grader.exporters import export_all, print_class_table, write_one, write_summary
-from grader.exporters.charts import _fallback_png
 from grader.exporters.common import safe_filename
 from grader.exporters.stats import class_stats
 from grader.results import SubmissionResult
@@ -90,11 +89,6 @@ def test_summary_sorts_checks_ascending(klass, tmp_path):
     assert (tmp_path / "summary.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_fallback_png_is_a_png(klass):
-    data = _fallback_png(class_stats(klass))
-    assert data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82")
-
-
 def test_empty_class(tmp_path):
     paths = export_all([], tmp_path)
     assert paths["grades.csv"].read_text().startswith("student,score")
@@ -104,8 +98,7 @@ def test_empty_class(tmp_path):
 def test_export_all_and_table(klass, tmp_path):
     console = Console(record=True, width=160)
     paths = export_all(klass, tmp_path / "out", console=console)
-    assert set(paths) == {"results", "grades.csv", "grades_canvas.csv", "summary.md",
-                          "summary.png"}
+    assert set(paths) == {"results", "grades.csv", "grades_canvas.csv", "summary.md", "summary.png"}
     for r in klass:
         assert (tmp_path / "out" / "results" / f"{r.student}.json").is_file()
         assert (tmp_path / "out" / "results" / r.student / "feedback.md").is_file()
@@ -116,8 +109,9 @@ def test_export_all_and_table(klass, tmp_path):
 
 
 def test_print_class_table_escapes_markup(tmp_path):
-    r = SubmissionResult(student="[bold]x", assignment="a", profile="p", status="invalid",
-                         message="[red]boom[/red]")
+    r = SubmissionResult(
+        student="[bold]x", assignment="a", profile="p", status="invalid", message="[red]boom[/red]"
+    )
     console = Console(record=True, width=120)
     print_class_table(console, [r], {"grades.csv": tmp_path / "g.csv"})
     assert "[red]boom[/red]" in console.export_text()

@@ -16,9 +16,21 @@ def test_gradebook_columns_and_rows(klass, tmp_path):
     path = tmp_path / "grades.csv"
     write_gradebook_csv(klass, path)
     rows = read(path)
-    assert rows[0] == ["student", "score", "max_score", "status", "message", "forward", "weights",
-                       "training", "style", "warnings", "integrity_flags", "source",
-                       "submission_hash"]
+    assert rows[0] == [
+        "student",
+        "score",
+        "max_score",
+        "status",
+        "message",
+        "forward",
+        "weights",
+        "training",
+        "style",
+        "warnings",
+        "integrity_flags",
+        "source",
+        "submission_hash",
+    ]
     body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
     assert list(body) == ["alice", "bob", "carol", "dave", "eve"]
     assert body["alice"]["score"] == "8.5" and body["alice"]["training"] == "4.0"
@@ -32,9 +44,15 @@ def test_gradebook_columns_and_rows(klass, tmp_path):
 
 def test_canvas_csv(klass, tmp_path):
     path = tmp_path / "canvas.csv"
-    write_canvas_csv(klass, path, assignment_name="A6 BERT", assignment_id=9876,
-                     identities={"alice": {"name": "Alice Smith", "canvas_id": "11",
-                                           "sid": "S1", "login": "asmith"}})
+    write_canvas_csv(
+        klass,
+        path,
+        assignment_name="A6 BERT",
+        assignment_id=9876,
+        identities={
+            "alice": {"name": "Alice Smith", "canvas_id": "11", "sid": "S1", "login": "asmith"}
+        },
+    )
     rows = read(path)
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "A6 BERT (9876)"]
     assert rows[1] == ["    Points Possible", "", "", "", "", "10.0"]

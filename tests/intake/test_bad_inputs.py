@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -183,12 +184,19 @@ def test_total_size_cap(dirs):
     assert row.status == "invalid" and "add up to" in row.message
 
 
-def test_too_many_files_in_folder(dirs):
+def test_folder_with_too_many_files_stops_looking(dirs):
     subs, staging = dirs
-    for i in range(12):
-        write(subs / "alice" / f"f{i}.py")
-    row = one(subs, staging, IntakeLimits(max_files=10))
-    assert row.status == "invalid" and "more than 10 files" in row.message
+    write(subs / "alice" / "model.py", MODEL)
+    for i in range(30):
+        write(subs / "alice" / "data" / f"f{i:02}.txt")
+    write(subs / "bob" / "zdata" / "model.py", MODEL)  # beyond the cap, not found
+    for i in range(30):
+        write(subs / "bob" / "a_data" / f"f{i:02}.txt")
+    rows = {r.student: r for r in run(subs, staging, IntakeLimits(max_files=10))}
+    assert rows["alice"].status == "ok" and list(rows["alice"].files) == ["model.py"]
+    assert any("stopped looking after 10 files" in p for p in rows["alice"].problems)
+    assert rows["bob"].status == "empty"
+    assert any("stopped looking" in p for p in rows["bob"].problems)
 
 
 @pytest.mark.parametrize("evil", ["../evil.py", "a/../../evil.py", "/etc/cron.d/evil", "C:\\x.py"])
@@ -264,3 +272,25 @@ def test_staging_inside_submissions_is_skipped(dirs):
     run(subs, subs / "_staging")
     rows = run(subs, subs / "_staging")
     assert [r.student for r in rows] == ["alice"]
+    shutil.rmtree(subs / "_staging")
+    run(subs, subs / "out" / "staging")  # grade SUBS --out SUBS/out
+    assert [r.student for r in run(subs, subs / "out" / "staging")] == ["alice"]
+
+
+def test_an_intake_bug_costs_one_row_not_the_class(dirs, monkeypatch):
+    import grader.intake as intake
+
+    subs, staging = dirs
+    write(subs / "alice" / "model.py", MODEL)
+    write(subs / "bob" / "model.py", MODEL)
+    real = intake._select
+
+    def flaky(entries, targets, newer):
+        if any("alice" in str(e.disk_path) for e in entries):
+            raise TypeError("boom")
+        return real(entries, targets, newer)
+
+    monkeypatch.setattr(intake, "_select", flaky)
+    rows = {r.student: r for r in run(subs, staging)}
+    assert rows["alice"].status == "invalid" and "grader problem" in rows["alice"].message
+    assert rows["bob"].status == "ok"

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from grader.assignments.bert_pretrain import inputs as probe_inputs
 from grader.checks import CheckRegistry, CheckStopped, Verdict
 from grader.compare import Comparison, close, compare
-from grader.assignments.bert_pretrain import inputs as probe_inputs
 from grader.results import CheckStatus
 
 if TYPE_CHECKING:

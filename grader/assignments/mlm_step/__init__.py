@@ -10,6 +10,7 @@ update with finite differences of their own loss.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,12 @@ def load_oracle(reference_dir: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the mlm_step oracle from {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building classes
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
     return module
 
 

@@ -44,13 +44,15 @@ _BUILTIN_LAYERS = {
 
 # Attribute names forbidden on *any* object (tensor methods reached through a variable).
 FORBIDDEN_METHODS: dict[str, str] = {
-    "backward": "autograd computes gradients for you (.backward())",
+    "backward": "autograd computes the gradients for you",
     "softmax": "the built-in softmax (Tensor.softmax)",
     "log_softmax": "the built-in log-softmax (Tensor.log_softmax)",
 }
 
 # Names forbidden inside torch, torch.nn, torch.nn.functional and torch.special.
-_TORCH_NAMESPACES = ("torch", "torch.nn", "torch.nn.functional", "torch.special", "torch.nn.modules")
+_TORCH_NAMESPACES = (
+    "torch", "torch.nn", "torch.nn.functional", "torch.special", "torch.nn.modules",
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Violation:
 
     def describe(self) -> str:
         """One line for the student: ``mlm_step.py:57: F.gelu(...) -> the built-in GELU``."""
-        return f"{self.filename}:{self.line}: `{self.code}` uses {self.name} ({self.why})"
+        return f"{self.filename}:{self.line}: `{self.code}` uses {self.name}: {self.why}"
 
 
 def forbidden_reason(qualified: str) -> str | None:
@@ -142,8 +144,8 @@ class _Scanner(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         qualified = self._qualified(node)
         why = forbidden_reason(qualified) if qualified else None
-        if why and (qualified is None or not forbidden_reason(qualified.rpartition(".")[0])):
-            self._report(node, qualified or node.attr, why)
+        if why and qualified and not forbidden_reason(qualified.rpartition(".")[0]):
+            self._report(node, qualified, why)
         elif qualified is None and node.attr in FORBIDDEN_METHODS:
             self._report(node, f".{node.attr}()", FORBIDDEN_METHODS[node.attr])
         self.generic_visit(node)

@@ -26,6 +26,7 @@ from grader.assignments.mlm_step.judge import (
     update_errors,
 )
 from grader.checks import CheckRegistry, CheckStopped, Verdict
+from grader.results import CheckStatus
 
 if TYPE_CHECKING:
     from grader.context import GradingContext
@@ -156,7 +157,7 @@ def rules_runtime(ctx: GradingContext) -> Verdict:
 def forward_loss(ctx: GradingContext) -> Verdict:
     """``mlm_loss`` matches the oracle's float64 loss on every case of the update matrix."""
     oracle = _oracle(ctx)
-    rtol = float(ctx.setting("loss_rtol", 1e-5))
+    rtol = float(ctx.setting("loss_rtol", 4e-6))
     for case in C.update_matrix():
         outcome = ctx.require(call_loss(ctx, case), f"running mlm_loss on {case.key}")
         value = outcome.tensors.get("loss")
@@ -227,7 +228,11 @@ def _judge_parts(ctx: GradingContext, names: set[str], label: str) -> Verdict:
            f"gradient {bad.got:.6g}, expected {bad.want:.6g}.")
     if right:
         msg += f" These are right on that case: {', '.join(right)}."
-    if first is not None and first.name != bad.name and first.case == bad.case:
+    loss = ctx.results.get("forward.loss")
+    if loss is not None and loss.status == CheckStatus.FAILED:
+        msg += (" Your mlm_loss is already off (see 'mlm_loss equals the exact loss'), so fix the "
+                "forward pass first: every gradient depends on it.")
+    elif first is not None and first.name != bad.name and first.case == bad.case:
         msg += (f" The first wrong gradient in backward order is {first.name}; every gradient "
                 f"after it inherits its error, so start there: {_HINTS[short(first.name)]}.")
     else:

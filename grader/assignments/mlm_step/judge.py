@@ -6,6 +6,7 @@ Kept apart from ``checks.py`` so the checks read as the rubric does: one functio
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
 
 PROBE_SEED = 0
 _CACHE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
 
 
 def cache(ctx: GradingContext) -> dict[str, Any]:
     """Per-submission scratch shared by the checks (dropped with the context)."""
-    return _CACHE.setdefault(ctx, {})
+    with _LOCK:
+        return _CACHE.setdefault(ctx, {})
 
 
 def call_step(ctx: GradingContext, case: Case, *, repeat: int = 0) -> ProbeOutcome:

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
 from nlpgrade_worker import ProbeContext, probe
 
 MODULE = "mlm_step"
@@ -206,8 +205,9 @@ def finite_differences(ctx: ProbeContext) -> None:
         out = mod.train_mlm_pretraining_step(
             inputs["token_ids"], inputs["w_emb"], inputs["pos_embed"], blocks, inputs["w_head"],
             p["mask_token_id"], p["num_heads"], 1.0, p["seed"])
-        base = [inputs["w_emb"], inputs["pos_embed"], *[w for b in _blocks(ctx.inputs["blocks"])
-                                                        for w in b], inputs["w_head"]]
+        pristine = ctx.inputs  # the step got clones: evaluate the loss around the sent values
+        base = [pristine["w_emb"], pristine["pos_embed"],
+                *[w for b in _blocks(pristine["blocks"]) for w in b], pristine["w_head"]]
         plus: list[float] = []
         minus: list[float] = []
         dtypes: set[str] = set()
