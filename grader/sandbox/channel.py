@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -65,7 +66,5 @@ class Channel:
         """Close both ends."""
         self._sel.close()
         for fd in (self._w, self._r):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass

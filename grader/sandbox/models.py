@@ -43,7 +43,7 @@ class ProbeError(BaseModel):
 
 
 class ProbeOutcome(BaseModel):
-    """Everything the parent learned from one probe; the worker's data is evidence, not a verdict."""
+    """Everything the parent learned from one probe (the worker's data is evidence only)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 

@@ -48,8 +48,8 @@ def _error_message(err: ProbeError, limits: Limits) -> str:
     if err.type == "SystemExit":
         return f"called sys.exit({err.message}) before returning a result"
     if err.todo:
-        text = f"not implemented yet (NotImplementedError{': ' + err.message if err.message else ''})"
-        return text
+        detail = f": {err.message}" if err.message else ""
+        return f"not implemented yet (NotImplementedError{detail})"
     line = f"raised {err.type}: {err.message}".strip().rstrip(":")
     if "File too large" in err.message or f"[Errno {errno.EFBIG}]" in err.message:
         line += f" (file-size limit {limits.fsize_mb} MiB)"

@@ -1,4 +1,4 @@
-"""Pick a backend by name: ``auto`` (bwrap when usable on Linux, else process), bwrap, docker, process."""
+"""Pick a backend by name: ``auto`` (bwrap when usable, else process), bwrap, docker, process."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ class SessionDirs:
         self.owner = sandbox_owner
 
     def new_probe_dir(self) -> Path:
-        """A fresh, unguessable probe dir: ``in/`` (parent's), ``work/`` and ``out/`` (sandbox's)."""
+        """A fresh, unguessable probe dir: ``in/`` (parent's), ``work/``, ``out/`` (sandbox's)."""
         pdir = self.scratch / f"p{secrets.token_hex(8)}"
         pdir.mkdir(mode=0o755)
         (pdir / "in").mkdir(mode=0o755)

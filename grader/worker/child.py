@@ -1,4 +1,4 @@
-"""The forked probe child: waits for the parent's go, sets limits, runs one probe, writes outputs."""
+"""The forked probe child: waits for the go, sets limits, runs one probe, writes outputs."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def _vm_size() -> int:
 
 def _set(kind: int, soft: int, hard: int | None = None) -> None:
     """setrlimit that never raises the hard limit above what it already is."""
-    old_soft, old_hard = resource.getrlimit(kind)
+    _, old_hard = resource.getrlimit(kind)
     hard = soft if hard is None else hard
     if old_hard != resource.RLIM_INFINITY:
         hard = min(hard, old_hard)

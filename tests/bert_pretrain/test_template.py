@@ -53,6 +53,18 @@ def test_committed_template_is_in_sync() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def test_all_generated_files_are_in_sync() -> None:
+    """CI's check: every assignment's template and framework copies are up to date."""
+    run = run_templating("--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_only_rejects_unknown_assignment() -> None:
+    run = run_templating("--check", "--only", "no_such_assignment")
+    assert run.returncode == 2
+    assert "no_such_assignment" in run.stderr
+
+
 def test_check_fails_when_reference_changes(tmp_path: Path) -> None:
     root = copy_generated_tree(tmp_path)
     assert run_templating("--check", "--root", str(root)).returncode == 0
@@ -165,3 +177,19 @@ def test_template_train_stops_at_first_hole(small_kit: Kit, tmp_path: Path) -> N
     assert "NotImplementedError: TODO train.tensors" in run.stderr
     assert "see the hints above in train.py" in run.stderr
     assert "TypeError" not in run.stderr
+
+
+EXAMPLES = REPO / "examples" / "bert_pretrain"
+
+
+def test_examples_follow_reference_and_template(small_kit: Kit) -> None:
+    """alice is the reference, bob the template; checkpoints fit the default small kit."""
+    import torch
+
+    for name in ("model.py", "train.py"):
+        assert (EXAMPLES / "alice_correct" / name).read_text() == (REFERENCE / name).read_text()
+        assert (EXAMPLES / "bob_template" / name).read_text() == (TEMPLATE / name).read_text()
+    for checkpoint in sorted(EXAMPLES.glob("*/bert_model.pt")):
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        assert state["embedding.tok_embed.weight"].shape == (small_kit.vocab_size, 64), checkpoint
+        assert checkpoint.stat().st_size < 5_000_000

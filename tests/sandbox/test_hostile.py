@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -44,8 +43,8 @@ def test_fake_result_files_change_nothing_outside(sess: Session, world: World,
     if not isolating:
         pytest.skip("process backend does not isolate the file system")
     before = {p: _tree_digest(p) for p in (world.root, REPO / "grader")}
-    out = sess.run("call", {"func": "write_everywhere", "kwargs": {"paths": [str(t) for t in targets]}},
-                   limits=QUICK)
+    params = {"func": "write_everywhere", "kwargs": {"paths": [str(t) for t in targets]}}
+    out = sess.run("call", params, limits=QUICK)
     assert out.status is ProbeStatus.OK
     assert set(out.data["result"]) <= {"/tmp/results.json", "results.json", "../out/result.json"}
     assert {p: _tree_digest(p) for p in before} == before
@@ -127,27 +126,17 @@ def test_socket_to_local_server_is_refused(sess: Session, isolating: bool) -> No
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
-    srv.settimeout(5)
-    got: list[bytes] = []
-
-    def accept() -> None:
-        try:
-            conn, _ = srv.accept()
-            got.append(conn.recv(16))
-        except OSError:
-            pass
-
-    th = threading.Thread(target=accept, daemon=True)
-    th.start()
     port = srv.getsockname()[1]
     out = sess.run("call", {"func": "connect", "kwargs": {"port": port}}, limits=QUICK)
+    srv.setblocking(False)
+    with pytest.raises(BlockingIOError):  # nobody connected
+        srv.accept()
     srv.close()
-    th.join()
-    assert out.data["result"] != "connected" and got == []
+    assert out.status is ProbeStatus.OK and out.data["result"] != "connected"
 
 
 def test_fork_bomb_is_contained(sess: Session) -> None:
-    out = sess.run("call", {"func": "fork_bomb"}, limits=QUICK.model_copy(update={"wall_s": 3}))
+    out = sess.run("call", {"func": "fork_bomb"}, limits=QUICK.model_copy(update={"wall_s": 1.5}))
     assert out.status in (ProbeStatus.TIMEOUT, ProbeStatus.CRASH)
     assert sess.run("echo").status is ProbeStatus.OK
 

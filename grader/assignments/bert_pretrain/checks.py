@@ -153,24 +153,6 @@ def state_dict_keys(ctx: GradingContext) -> Verdict:
         "decoder, decoder_bias).", missing=missing, unexpected=extra, wrong_shape=wrong)
 
 
-@check("bert.weight_tying", "decoder weight is tied to the token embedding",
-       depends=("model.builds",))
-def weight_tying(ctx: GradingContext) -> Verdict:
-    """``decoder.weight`` and ``embedding.tok_embed.weight`` are one tensor."""
-    tying = _inspect(ctx)["tying"]
-    if "error" in tying:
-        return Verdict.failed(f"Could not look at model.decoder / model.embedding.tok_embed: "
-                              f"{tying['error']}.")
-    if tying.get("is_same_object") and tying.get("embedding_change_seen_in_decoder") \
-            and tying.get("decoder_change_seen_in_embedding"):
-        return Verdict.passed()
-    return Verdict.failed(
-        "model.decoder.weight is not the same tensor as model.embedding.tok_embed.weight: a "
-        "change to one does not show in the other. In BERT.__init__, assign the embedding's "
-        "weight to the decoder (self.decoder.weight = self.embedding.tok_embed.weight) instead "
-        "of copying it or leaving the decoder with its own weight.", **tying)
-
-
 @check("encoder_layer.shapes", "EncoderLayer returns (enc_outputs, attn) with the right shapes",
        depends=("model.imports",))
 def encoder_layer_shapes(ctx: GradingContext) -> Verdict:
@@ -208,6 +190,24 @@ def bert_shapes(ctx: GradingContext) -> Verdict:
                     if name == "logits_lm" else "apply the classifier to the [CLS] position only")
             return Verdict.failed(f"{name} has shape {got}, expected {shape}: {hint}.")
     return Verdict.passed()
+
+
+@check("bert.weight_tying", "decoder weight is tied to the token embedding",
+       depends=("bert.shapes",))
+def weight_tying(ctx: GradingContext) -> Verdict:
+    """``decoder.weight`` and ``embedding.tok_embed.weight`` are one tensor."""
+    tying = _inspect(ctx)["tying"]
+    if "error" in tying:
+        return Verdict.failed(f"Could not look at model.decoder / model.embedding.tok_embed: "
+                              f"{tying['error']}.")
+    if tying.get("is_same_object") and tying.get("embedding_change_seen_in_decoder") \
+            and tying.get("decoder_change_seen_in_embedding"):
+        return Verdict.passed()
+    return Verdict.failed(
+        "model.decoder.weight is not the same tensor as model.embedding.tok_embed.weight: a "
+        "change to one does not show in the other. In BERT.__init__, assign the embedding's "
+        "weight to the decoder (self.decoder.weight = self.embedding.tok_embed.weight) instead "
+        "of copying it or leaving the decoder with its own weight.", **tying)
 
 
 # -- heads and masks ------------------------------------------------------------------------------
@@ -333,8 +333,9 @@ def _reference_outcome(ctx: GradingContext, outcome: ProbeOutcome) -> ProbeOutco
 def _load_note(outcome: ProbeOutcome) -> str:
     load = outcome.data.get("load", {})
     bits = []
-    if load.get("missing"):
-        bits.append(f"your model has no {', '.join(load['missing'][:4])}")
+    missing = [k for k in load.get("missing", []) if not k.endswith(".pe")]  # buffers: not sent
+    if missing:
+        bits.append(f"your model has no {', '.join(missing[:4])}")
     if load.get("unexpected"):
         bits.append(f"it has extra {', '.join(load['unexpected'][:4])}")
     return (" Note: " + "; ".join(bits) + ".") if bits else ""
@@ -451,9 +452,12 @@ def train_loop(ctx: GradingContext) -> Verdict:
     from grader.safeload import CheckpointError, load_state_dict
 
     prepared = _prepared(ctx)
+    # The outcome depends only on train.py and the kit: shared across submissions of the run.
+    share = "train.py:" + ctx.files.get("train.py", "")
     outcome = ctx.require(ctx.probe("train", {"model": "reference"}, session="student_refmodel",
-                                    limits=prepared.train_limits),
-                          "running your train.py (with the reference model.py)")
+                                    limits=prepared.train_limits, share_key=share),
+                          "running your train.py (with the reference model.py)",
+                          near_secrets=True)
     evidence = _printed_loss(outcome)
     path = outcome.files.get("bert_model.pt")
     if path is None:

@@ -42,6 +42,7 @@ class Prepared:
     loop_threshold: float = 0.0
     train_limits: Limits = TRAIN_LIMITS
     calibration: dict[str, Any] = field(default_factory=dict)
+    secret_lines: list[str] = field(default_factory=list)  # reference lines never shown to students
 
     @property
     def kit_hash(self) -> str:
@@ -81,6 +82,13 @@ class BertPretrain(Assignment):
             ref_model_dir.chmod(0o755)
             (ref_model_dir / "model.py").chmod(0o644)
         cfg = _config(probe_kit)
+        secrets = []
+        if ref is not None:
+            # Student code runs next to the reference model in the loop check; if it echoes the
+            # reference's source into an error message, feedback shows "[hidden]" instead.
+            secrets = sorted({ln.strip() for ln in (ref / "model.py").read_text().splitlines()
+                              if len(ln.strip()) >= 16 and not ln.strip().startswith("#")},
+                             key=len, reverse=True)
         return Prepared(
             probe_kit=probe_kit,
             checkpoint_kit=ck_kit,
@@ -91,6 +99,7 @@ class BertPretrain(Assignment):
             n_eval_batches=ck_kit.n_eval_batches,
             n_train_batches=probe_kit.n_train_batches,
             reference_model_dir=ref_model_dir,
+            secret_lines=secrets,
         )
 
     def calibrate_run(self, plan: Any) -> None:
