@@ -46,6 +46,7 @@ class SharedSessions:
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
         self.memo: dict[tuple[str, str], ProbeOutcome] = {}
+        self.values: dict[str, Any] = {}  # judgements that depend on shared inputs only
 
     def close(self) -> None:
         """Stop every shared worker."""

@@ -43,6 +43,10 @@ class Worker(ABC):
     def kill(self) -> None:
         """Kill the worker and everything in it; wait for it."""
 
+    def oom_kills(self) -> int | None:
+        """OOM kills counted for the whole worker (when probes have no cgroup of their own)."""
+        return None
+
 
 class Sandbox(ABC):
     """A sandbox backend. ``open(spec)`` gives a ``Session`` (one worker per submission)."""
@@ -62,6 +66,10 @@ class Sandbox(ABC):
     def child_ids(self) -> tuple[int, int] | None:
         """(uid, gid) the probe children switch to, or None to keep the worker's."""
         return None
+
+    def scratch_owner(self) -> tuple[int, int] | None:
+        """Owner of the probe's writable dirs (None: the parent's own uid)."""
+        return self.child_ids()
 
     def want_cgroups(self) -> bool:
         """Whether this backend puts probes into host cgroups made by the parent."""

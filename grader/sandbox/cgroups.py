@@ -205,6 +205,29 @@ class SessionCgroups:
             _rmdir(d)
 
 
+def oom_kills_of_pid(pid: int) -> int | None:
+    """OOM-kill counter of the memory cgroup that holds host ``pid`` (None: not readable)."""
+    own: dict[str, str] = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cgroup") as fh:
+        for line in fh:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            for c in ctrls.split(",") if ctrls else [""]:
+                own[c] = path
+    for mnt, fstype, opts in _mounts():
+        if fstype == "cgroup" and "memory" in opts and "memory" in own:
+            f = Path(mnt + own["memory"]) / "memory.oom_control"
+        elif fstype == "cgroup2" and "" in own:
+            f = Path(mnt + own[""]) / "memory.events"
+        else:
+            continue
+        text = _read(f)
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    return None
+
+
 def _bases() -> tuple[dict[str, Path], bool] | None:
     """Writable parent dirs per controller ('memory', 'pids') and whether it is v2."""
     own = _own_paths()

@@ -53,7 +53,7 @@ class Channel:
                 continue
             if not chunk:
                 raise WorkerGone("worker closed the channel")
-            self._buf += chunk
+            self._buf += self._decode(chunk)
             if len(self._buf) > MAX_LINE:
                 raise WorkerGone("worker sent an oversized message")
         line, self._buf = self._buf.split(b"\n", 1)
@@ -61,6 +61,10 @@ class Channel:
         if not isinstance(msg, dict):
             raise WorkerGone("worker sent a malformed message")
         return msg
+
+    def _decode(self, chunk: bytes) -> bytes:
+        """Bytes of the worker's stdout in ``chunk`` (identity for a plain pipe)."""
+        return chunk
 
     def close(self) -> None:
         """Close both ends."""

@@ -69,7 +69,7 @@ class Session:
 
     def _dirs(self) -> SessionDirs:
         if "dirs" not in self._state:
-            self._state["dirs"] = SessionDirs(self.sandbox.child_ids())
+            self._state["dirs"] = SessionDirs(self.sandbox.scratch_owner())
             if self.sandbox.want_cgroups():
                 cg, why = create_session_cgroups()
                 if cg is None:
@@ -162,6 +162,7 @@ class Session:
         pdir = dirs.new_probe_dir()
         pcg = self._probe_cgroup(lim)
         raw = RawEnd()
+        ooms_before = worker.oom_kills() if pcg is None else None
         t0 = time.monotonic()
         try:
             self._write_request(pdir, probe, params or {}, inputs or {}, seed, lim, pcg is not None)
@@ -172,14 +173,22 @@ class Session:
                          f"{pdir.name}"})
                 forked = ch.recv(30.0)
                 ns_pid = int(forked["pid"])
-                self._adopt(pcg, ns_pid)
+                try:
+                    self._adopt(pcg, ns_pid)
+                except SandboxError:
+                    self._kill_worker()
+                    raise
                 ch.send({"cmd": "go"})
                 t0 = time.monotonic()
                 msg = ch.recv(lim.wall_s)
             except ChannelTimeout:
-                raw.timed_out = ns_pid is not None
-                raw.worker_died = ns_pid is None
-                msg = self._stop_timed_out(pcg)
+                if ns_pid is None:  # the worker did not even fork
+                    raw.worker_died = True
+                    msg = None
+                    self._kill_worker()
+                else:
+                    raw.timed_out = True
+                    msg = self._stop_timed_out(pcg)
             except WorkerGone:
                 raw.worker_died = True
                 msg = None
@@ -194,6 +203,8 @@ class Session:
                 peak = pcg.peak_mb()
                 pcg.remove()
                 self._state["cgroups"].release(pcg)
+            if ooms_before is not None and "worker" in self._state:
+                raw.oom_kills = (worker.oom_kills() or 0) - ooms_before
             if peak is None and msg is not None:
                 peak = float(msg["maxrss_kb"]) / 1024
             outs = self._collect(pdir, lim, raw)
@@ -208,9 +219,12 @@ class Session:
     def _stop_timed_out(self, pcg: ProbeCgroup | None) -> dict[str, Any] | None:
         """Kill a probe past its deadline; keep the worker if it reports back, else kill it."""
         worker: Worker | None = self._state.get("worker")
-        if pcg is not None and worker is not None:
-            pcg.kill_all()
+        if worker is not None:
             with contextlib.suppress(ChannelTimeout, WorkerGone):
+                if pcg is not None:
+                    pcg.kill_all()
+                else:
+                    worker.channel.send({"cmd": "kill"})
                 return worker.channel.recv(KILL_GRACE_S)
         self._kill_worker()
         return None

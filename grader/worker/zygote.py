@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import selectors
 import sys
 import tempfile
 import traceback
@@ -100,11 +101,39 @@ def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str) -> bool:
     msg = ch.recv()
     os.write(w, b"g" if msg and msg.get("cmd") == "go" else b"x")
     os.close(w)
+    alive = _wait_or_kill(ch, pid) if msg is not None else False
     _, status, ru = os.wait4(pid, 0)
     leftover = procs.kill_descendants()
     ch.send({"event": "exit", "status": status, "cpu_s": ru.ru_utime + ru.ru_stime,
              "maxrss_kb": ru.ru_maxrss, "leftover": leftover})
-    return msg is not None
+    return msg is not None and alive
+
+
+def _wait_or_kill(ch: Channel, pid: int) -> bool:
+    """Wait until the child exits; a ``kill`` command (or EOF) kills it and its descendants.
+
+    Returns False when the parent went away.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return True  # the caller's wait4 blocks; the parent then kills through cgroups/worker
+    sel = selectors.DefaultSelector()
+    sel.register(pidfd, selectors.EVENT_READ)
+    sel.register(ch.fds()[0], selectors.EVENT_READ)
+    try:
+        while True:
+            for key, _ in sel.select():
+                if key.fd == pidfd:
+                    return True
+                msg = ch.recv()
+                if msg is None or msg.get("cmd") == "kill":
+                    procs.kill_descendants()
+                    if msg is None:
+                        return False
+    finally:
+        sel.close()
+        os.close(pidfd)
 
 
 def main() -> None:

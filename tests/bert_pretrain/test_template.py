@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from grader.assignments.bert_pretrain.kit import Kit, build_kit
 from grader.templating import TemplateError, render_template
@@ -184,8 +185,6 @@ EXAMPLES = REPO / "examples" / "bert_pretrain"
 
 def test_examples_follow_reference_and_template(small_kit: Kit) -> None:
     """alice is the reference, bob the template; checkpoints fit the default small kit."""
-    import torch
-
     for name in ("model.py", "train.py"):
         assert (EXAMPLES / "alice_correct" / name).read_text() == (REFERENCE / name).read_text()
         assert (EXAMPLES / "bob_template" / name).read_text() == (TEMPLATE / name).read_text()

@@ -71,3 +71,22 @@ def test_log_tail_cap(sess: Session) -> None:
 def test_peak_memory_reported(sess: Session) -> None:
     out = sess.run("echo")
     assert out.peak_mem_mb is not None and out.peak_mem_mb > 0
+
+
+def test_limits_hold_without_cgroups(world, backend: str, monkeypatch) -> None:
+    """A laptop without writable cgroups: rlimits + the worker's own kill still work."""
+    import grader.sandbox.session as session_mod
+    from grader.sandbox import get_sandbox
+
+    monkeypatch.setattr(session_mod, "create_session_cgroups", lambda: (None, "test: no cgroups"))
+    with get_sandbox(backend).open(world.spec(preload_torch=False)) as s:
+        out = s.run("call", {"func": "spin"}, limits=_small(wall_s=1))
+        assert out.status is ProbeStatus.TIMEOUT
+        big = s.run("call", {"func": "alloc", "kwargs": {"gb": 50}}, limits=_small())
+        assert big.status is ProbeStatus.OOM, big.message
+        after = s.run("call", {"func": "daemon"}, limits=_small())
+        pid = after.data["result"]
+        assert s.run("call", {"func": "alive", "kwargs": {"pid": pid}}).data["result"] is False
+        if backend != "docker":
+            assert any("cgroups" in w for w in s.warnings)
+        assert s.stats["worker_starts"] == 1  # the timed-out probe was killed by the worker

@@ -7,6 +7,7 @@ instructor's solution and evaluate checkpoints with the trusted reference forwar
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ check = registry.check
 
 ATOL = 1e-4  # float32 outputs of the same ops in another order differ by ~1e-6 here; bugs by >1e-2
 RTOL = 1e-4
+RANDOM_SEED = 1234
 LOSS_LINE = re.compile(r"Loss\s+([0-9]+(?:\.[0-9]+)?)")
 
 
@@ -48,7 +50,10 @@ def _forward(ctx: GradingContext, session: str = "student",
     inp = probe_inputs.forward_inputs(cfg["VOCAB_SIZE"], cfg["MAX_PRED"])
     for name, value in (weights or {}).items():
         inp[f"w.{name}"] = value
-    return ctx.probe("bert_forward", {}, inp, session=session)
+    # Without weights from the parent, the model's own parameters are randomised (seeded) so that
+    # no bias or gain sits at its initial 0 or 1.
+    params = {} if weights else {"randomize": RANDOM_SEED}
+    return ctx.probe("bert_forward", params, inp, session=session)
 
 
 def _forward_tensors(ctx: GradingContext) -> dict[str, torch.Tensor]:
@@ -390,9 +395,21 @@ def trusted_loss(ctx: GradingContext, state: dict[str, torch.Tensor], session: s
     inputs = {f"w.{k}": v.detach().clone().contiguous() for k, v in state.items()}
     out = _reference_outcome(ctx, ctx.probe("eval_loss", {"source": "inputs"}, inputs,
                                             session=session))
-    lm, clsf = out.data["loss_lm"], out.data["loss_clsf"]
-    return {"loss_lm": sum(lm) / len(lm), "loss_clsf": sum(clsf) / len(clsf),
-            "loss": (sum(lm) + sum(clsf)) / len(lm)}
+    return summarise_losses(out.data)
+
+
+def summarise_losses(data: dict[str, list[float]]) -> dict[str, float]:
+    """Mean losses over the eval batches.
+
+    ``loss`` is the course's ``loss_lm + loss_clsf`` (zero-padded MLM targets count, as in the
+    course's train.py); ``loss_real`` leaves those padded targets out, the other allowed
+    formulation. A model trained either way is judged fairly by the better of the two.
+    """
+    n = len(data["loss_lm"])
+    lm, clsf = sum(data["loss_lm"]) / n, sum(data["loss_clsf"]) / n
+    lm_real = sum(data.get("loss_lm_real", data["loss_lm"])) / n
+    return {"loss_lm": lm, "loss_lm_real": lm_real, "loss_clsf": clsf, "loss": lm + clsf,
+            "loss_real": lm_real + clsf}
 
 
 @check("checkpoint.loss", "bert_model.pt reaches loss ≤ 10.0 after one epoch", tier="reference")
@@ -421,15 +438,14 @@ def checkpoint_loss(ctx: GradingContext) -> Verdict:
                  "evaluated with your own model.py inside the sandbox (untrusted path).")
         out = ctx.require(ctx.probe("eval_loss", {"source": "file"}, session="student_checkpoint"),
                           "evaluating bert_model.pt with your own model")
-        lm, clsf = out.data["loss_lm"], out.data["loss_clsf"]
-        losses = {"loss_lm": sum(lm) / len(lm), "loss_clsf": sum(clsf) / len(clsf),
-                  "loss": (sum(lm) + sum(clsf)) / len(lm)}
+        losses = summarise_losses(out.data)
         path = "untrusted"
-    loss = losses["loss"]
+    loss = min(losses["loss"], losses["loss_real"])
     details = {**{k: round(v, 4) for k, v in losses.items()}, "threshold": threshold, "path": path,
                "profile": prepared.checkpoint_profile}
-    text = (f"loss {loss:.3f} (loss_lm {losses['loss_lm']:.3f} + loss_clsf "
-            f"{losses['loss_clsf']:.3f}) on {prepared.n_eval_batches} fixed eval batches")
+    text = (f"loss {losses['loss']:.3f} (loss_lm {losses['loss_lm']:.3f} + loss_clsf "
+            f"{losses['loss_clsf']:.3f}; {losses['loss_real']:.3f} without the zero-padded MLM "
+            f"targets) on {prepared.n_eval_batches} fixed eval batches")
     if loss <= threshold:
         return Verdict.passed(text, **details)
     return Verdict.failed(
@@ -448,21 +464,32 @@ def train_loop(ctx: GradingContext) -> Verdict:
     """Run train.py for one epoch on the kit's fixed batches with the reference ``model.py``.
 
     The checkpoint it saves must reach the calibrated loss, and both heads must have been trained.
+    The verdict depends only on train.py (and the kit), so it is shared across the submissions of
+    a run that have the same train.py.
     """
+    key = "train.loop:" + ctx.files.get("train.py", "")
+    if key not in ctx.shared.values:
+        ctx.shared.values[key] = _judge_loop(ctx)
+    return copy.deepcopy(ctx.shared.values[key])
+
+
+def _judge_loop(ctx: GradingContext) -> Verdict:
     from grader.safeload import CheckpointError, load_state_dict
 
     prepared = _prepared(ctx)
-    # The outcome depends only on train.py and the kit: shared across submissions of the run.
-    share = "train.py:" + ctx.files.get("train.py", "")
-    outcome = ctx.require(ctx.probe("train", {"model": "reference"}, session="student_refmodel",
-                                    limits=prepared.train_limits, share_key=share),
-                          "running your train.py (with the reference model.py)",
-                          near_secrets=True)
+    try:
+        outcome = ctx.require(ctx.probe("train", {"model": "reference"}, session="student_refmodel",
+                                        limits=prepared.train_limits),
+                              "running your train.py (with the reference model.py)",
+                              near_secrets=True)
+    except CheckStopped as stop:
+        return stop.verdict
     evidence = _printed_loss(outcome)
     path = outcome.files.get("bert_model.pt")
     if path is None:
         return Verdict.failed("train.py finished but saved no bert_model.pt in the working "
-                              "directory: end with torch.save(model.state_dict(), 'bert_model.pt').")
+                              "directory: end with torch.save(model.state_dict(), "
+                              "'bert_model.pt').")
     try:
         state = load_state_dict(path, max_bytes=64 << 20)
     except CheckpointError as exc:
@@ -487,14 +514,17 @@ def train_loop(ctx: GradingContext) -> Verdict:
             "gets no gradient. The loss must include both tasks: loss = loss_lm + loss_clsf, "
             "then loss.backward() and optimizer.step() every batch."), score=0.0,
             details=details, evidence=evidence)
-    if losses["loss"] > threshold:
+    # Judged without the zero-padded MLM targets, so that a loop which ignores them (an allowed
+    # formulation) is measured on the same footing as the course's.
+    if losses["loss_real"] > threshold:
         return Verdict(CheckStatus.FAILED, (
-            f"With the reference model, one epoch of your loop reaches loss {losses['loss']:.2f} "
-            f"on the fixed eval batches; a correct loop reaches ≤ {threshold:.2f}. Check: "
-            "optimizer.zero_grad() each batch, loss_lm on logits_lm.transpose(1, 2) against "
-            "masked_tokens, loss_clsf on logits_clsf against isNext, backward and step."),
+            f"With the reference model, one epoch of your loop reaches loss "
+            f"{losses['loss_real']:.2f} on the fixed eval batches (masked tokens + NSP); a "
+            f"correct loop reaches ≤ {threshold:.2f}. Check: optimizer.zero_grad() each batch, "
+            "loss_lm on logits_lm.transpose(1, 2) against masked_tokens, loss_clsf on "
+            "logits_clsf against isNext, backward and step."),
             score=0.0, details=details, evidence=evidence)
-    return Verdict(CheckStatus.PASSED, f"loss {losses['loss']:.2f} ≤ {threshold:.2f}",
+    return Verdict(CheckStatus.PASSED, f"loss {losses['loss_real']:.2f} ≤ {threshold:.2f}",
                    details=details, evidence=evidence)
 
 

@@ -29,6 +29,25 @@ def _load(module: torch.nn.Module, weights: dict[str, torch.Tensor]) -> dict[str
     return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
 
 
+def _randomize(model: torch.nn.Module, seed: int) -> None:
+    """Give every parameter a seeded random value (biases, LayerNorm gains and decoder_bias too):
+    a parameter left at its initial 0 or 1 hides the bugs that involve it. Tied weights stay tied.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=gen)
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf == "weight" and "norm" in name:
+                param.copy_(1.0 + 0.2 * noise)
+            elif leaf == "bias" or name == "decoder_bias":
+                param.copy_(0.2 * noise)
+            elif "embed" in name:
+                param.copy_(0.5 * noise)
+            else:
+                param.copy_(noise / max(1, param.shape[-1]) ** 0.5)
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
@@ -128,6 +147,8 @@ def bert_forward(ctx: ProbeContext) -> None:
     """
     model_mod = ctx.import_student("model")
     model = model_mod.BERT()
+    if ctx.params.get("randomize"):
+        _randomize(model, int(ctx.params["randomize"]))
     load_report = _load(model, _weights(ctx))
     model.eval()
     inp = ctx.inputs
@@ -175,14 +196,16 @@ def bert_forward(ctx: ProbeContext) -> None:
 
 def _course_loss(model: Any, batches: list[dict[str, torch.Tensor]]) -> dict[str, list[float]]:
     criterion = torch.nn.CrossEntropyLoss()
-    lm, clsf = [], []
+    real_only = torch.nn.CrossEntropyLoss(ignore_index=0)  # zero-padded targets left out
+    lm, lm_real, clsf = [], [], []
     with torch.no_grad():
         for batch in batches:
             logits_lm, logits_clsf = model(batch["input_ids"], batch["segment_ids"],
                                            batch["masked_pos"])
             lm.append(float(criterion(logits_lm.transpose(1, 2), batch["masked_tokens"])))
+            lm_real.append(float(real_only(logits_lm.transpose(1, 2), batch["masked_tokens"])))
             clsf.append(float(criterion(logits_clsf, batch["is_next"])))
-    return {"loss_lm": lm, "loss_clsf": clsf}
+    return {"loss_lm": lm, "loss_lm_real": lm_real, "loss_clsf": clsf}
 
 
 def _eval_batches(limit: int | None) -> list[dict[str, torch.Tensor]]:

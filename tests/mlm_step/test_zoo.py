@@ -1,0 +1,120 @@
+"""End to end with the real sandbox (backend "auto"): exact scores and failing checks of the zoo.
+
+The quick tests grade the reference and the template both ways; the whole zoo is ``slow``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from grader.assignments import get_assignment
+from grader.sandbox import Sandbox, get_sandbox
+from tests.mlm_step.helpers import ZOO, grade_folder, not_passed
+
+EXPECTED = tomllib.loads((ZOO / "expected.toml").read_text())
+MUTANTS = sorted(n for n in EXPECTED if n not in ("reference", "template"))
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return get_sandbox("auto")
+
+
+@pytest.fixture(scope="module")
+def prepared_grade() -> object:
+    assignment = get_assignment("mlm_step")
+    return assignment.prepare(assignment.default_rubric(), with_reference=True)
+
+
+@pytest.fixture(scope="module")
+def prepared_precheck(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Prepared exactly as on a student's machine: no reference folder anywhere."""
+    empty = tmp_path_factory.mktemp("no-reference")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NLPGRADE_REFERENCE_ROOT", str(empty))
+    try:
+        assignment = get_assignment("mlm_step")
+        assert assignment.reference_dir() is None
+        prepared = assignment.prepare(assignment.default_rubric(), with_reference=True)
+    finally:
+        mp.undo()
+    assert prepared.oracle is None
+    return prepared
+
+
+def _staged(name: str, tmp_path: Path) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(ZOO / name, folder)
+    return folder
+
+
+def _assert_grade(name: str, sandbox: Sandbox, prepared: object, tmp_path: Path) -> None:
+    result = grade_folder(_staged(name, tmp_path), sandbox, prepared, with_reference=True)
+    want = EXPECTED[name]
+    assert (result.score, not_passed(result)) == (want["score"], want["not_passed"]), [
+        (c.id, c.status, c.message[:300]) for c in result.checks if c.status != "passed"]
+
+
+def _assert_precheck(name: str, sandbox: Sandbox, prepared: object, tmp_path: Path) -> None:
+    result = grade_folder(_staged(name, tmp_path), sandbox, prepared, with_reference=False)
+    want = EXPECTED[name]
+    assert {c.tier for c in result.checks} <= {"file", "property"}
+    assert (result.score, not_passed(result)) == (
+        want["precheck_score"], want["precheck_not_passed"]), [
+        (c.id, c.status, c.message[:300]) for c in result.checks if c.status != "passed"]
+
+
+def test_reference_full_marks(sandbox: Sandbox, prepared_grade: object, tmp_path: Path) -> None:
+    _assert_grade("reference", sandbox, prepared_grade, tmp_path)
+
+
+def test_template_zero_with_todos(
+    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
+) -> None:
+    result = grade_folder(_staged("template", tmp_path), sandbox, prepared_grade,
+                          with_reference=True)
+    assert result.score == 0.0
+    todo = {c.id for c in result.checks if c.status == "todo"}
+    assert {"structure.output", "forward.loss", "selfcheck.fd"} <= todo
+    assert all("TODO forward" in c.message for c in result.checks if c.id in todo)
+
+
+def test_precheck_without_reference(
+    sandbox: Sandbox, prepared_precheck: object, tmp_path: Path
+) -> None:
+    _assert_precheck("reference", sandbox, prepared_precheck, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MUTANTS)
+def test_mutant_grade(name: str, sandbox: Sandbox, prepared_grade: object, tmp_path: Path) -> None:
+    _assert_grade(name, sandbox, prepared_grade, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*MUTANTS, "template"])
+def test_mutant_precheck(
+    name: str, sandbox: Sandbox, prepared_precheck: object, tmp_path: Path
+) -> None:
+    _assert_precheck(name, sandbox, prepared_precheck, tmp_path)
+
+
+@pytest.mark.slow
+def test_messages_point_at_the_bug(
+    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
+) -> None:
+    result = grade_folder(_staged("grad_to_original_ids", tmp_path), sandbox, prepared_grade,
+                          with_reference=True)
+    emb = result.check("update.w_emb")
+    assert emb is not None and "corrupted" in emb.message and "w_head" in emb.message
+    result = grade_folder(_staged("uses_backward", tmp_path / "b"), sandbox, prepared_grade,
+                          with_reference=True)
+    rules = result.check("rules.static")
+    assert rules is not None and "mlm_step.py:" in rules.message and "loss.backward()" in (
+        rules.message)
+    runtime = result.check("rules.runtime")
+    assert runtime is not None and "Tensor.backward()" in runtime.message
