@@ -248,12 +248,30 @@ def _bases() -> tuple[dict[str, Path], bool] | None:
     return None
 
 
+def _remove_stale(bases: dict[str, Path]) -> None:
+    """Remove session cgroups left by grader processes that died without cleaning up."""
+    for base in set(bases.values()):
+        with contextlib.suppress(OSError):
+            for d in base.iterdir():
+                parts = d.name.split("-")
+                if len(parts) != 3 or parts[0] != "nlpgrade" or not parts[1].isdigit():
+                    continue
+                if Path(f"/proc/{parts[1]}").exists():
+                    continue
+                subs = [s for s in d.iterdir() if s.is_dir()]
+                _kill_all([*subs, d])
+                for s in subs:
+                    _rmdir(s)
+                _rmdir(d)
+
+
 def create_session_cgroups() -> tuple[SessionCgroups | None, str]:
     """Create this session's cgroups; (None, reason) when cgroups are not usable here."""
     found = _bases()
     if found is None:
         return None, "no memory+pids cgroup controllers found"
     bases, v2 = found
+    _remove_stale(bases)
     name = f"nlpgrade-{os.getpid()}-{secrets.token_hex(4)}"
     roots = {k: b / name for k, b in bases.items()}
     made: list[Path] = []

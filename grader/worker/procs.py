@@ -53,6 +53,13 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def signal_descendants(sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` to every descendant once, without reaping any of them."""
+    for p in descendants(os.getpid()):
+        with contextlib.suppress(OSError):
+            os.kill(p, sig)
+
+
 def reap() -> None:
     """Collect every exited child without blocking."""
     while True:

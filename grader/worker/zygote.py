@@ -101,23 +101,25 @@ def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str) -> bool:
     msg = ch.recv()
     os.write(w, b"g" if msg and msg.get("cmd") == "go" else b"x")
     os.close(w)
-    alive = _wait_or_kill(ch, pid) if msg is not None else False
-    _, status, ru = os.wait4(pid, 0)
+    status, ru, alive = _wait_child(ch, pid)
+    alive = alive and msg is not None
     leftover = procs.kill_descendants()
     ch.send({"event": "exit", "status": status, "cpu_s": ru.ru_utime + ru.ru_stime,
              "maxrss_kb": ru.ru_maxrss, "leftover": leftover})
     return msg is not None and alive
 
 
-def _wait_or_kill(ch: Channel, pid: int) -> bool:
-    """Wait until the child exits; a ``kill`` command (or EOF) kills it and its descendants.
+def _wait_child(ch: Channel, pid: int) -> tuple[int, Any, bool]:
+    """Wait for the child; a ``kill`` command (or EOF) SIGKILLs it and every descendant.
 
-    Returns False when the parent went away.
+    Returns (wait status, rusage, whether the parent is still there).
     """
     try:
         pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return True  # the caller's wait4 blocks; the parent then kills through cgroups/worker
+    except (AttributeError, OSError):  # old kernel: the parent kills via cgroup or worker
+        _, status, ru = os.wait4(pid, 0)
+        return status, ru, True
+    alive = True
     sel = selectors.DefaultSelector()
     sel.register(pidfd, selectors.EVENT_READ)
     sel.register(ch.fds()[0], selectors.EVENT_READ)
@@ -125,12 +127,14 @@ def _wait_or_kill(ch: Channel, pid: int) -> bool:
         while True:
             for key, _ in sel.select():
                 if key.fd == pidfd:
-                    return True
-                msg = ch.recv()
+                    _, status, ru = os.wait4(pid, 0)
+                    return status, ru, alive
+                msg = ch.recv() if alive else None
                 if msg is None or msg.get("cmd") == "kill":
-                    procs.kill_descendants()
-                    if msg is None:
-                        return False
+                    alive = alive and msg is not None
+                    procs.signal_descendants()
+                    if not alive:
+                        sel.unregister(ch.fds()[0])
     finally:
         sel.close()
         os.close(pidfd)

@@ -74,6 +74,7 @@ def test_close_removes_scratch_and_cgroups(world: World, backend: str) -> None:
         s.run("echo")
 
 
+@pytest.mark.slow
 def test_worker_killed_by_probe_is_restarted(world: World, backend: str) -> None:
     with get_sandbox(backend).open(world.spec(preload_torch=False)) as s:
         out = s.run("call", {"func": "kill_parent"})

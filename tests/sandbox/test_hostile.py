@@ -135,6 +135,7 @@ def test_socket_to_local_server_is_refused(sess: Session, isolating: bool) -> No
     assert out.status is ProbeStatus.OK and out.data["result"] != "connected"
 
 
+@pytest.mark.slow
 def test_fork_bomb_is_contained(sess: Session) -> None:
     out = sess.run("call", {"func": "fork_bomb"}, limits=QUICK.model_copy(update={"wall_s": 1.5}))
     assert out.status in (ProbeStatus.TIMEOUT, ProbeStatus.CRASH)

@@ -21,8 +21,8 @@ from grader.sandbox import Limits, SandboxSpec
 if TYPE_CHECKING:
     from grader.context import GradingContext
 
-PROBE_LIMITS = Limits(wall_s=60, cpu_s=120, memory_mb=3072)
-TRAIN_LIMITS = Limits(wall_s=240, cpu_s=480, memory_mb=3072)
+PROBE_LIMITS = Limits(wall_s=20, cpu_s=40, memory_mb=3072)  # probes take < 1 s in small
+TRAIN_LIMITS = Limits(wall_s=120, cpu_s=240, memory_mb=3072)  # the subset epoch: ~8 s
 LOOP_MARGIN = 1.0
 CALIBRATION_VERSION = 2  # bump when the calibrated quantity changes  # a correct loop lands within this of the reference's loss on the fixed subset
 
