@@ -5,11 +5,10 @@
 # The build context holds wheels/ (torch==2.13.0, safetensors, numpy and their dependencies).
 FROM nlpgrade-base:bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    LANG=C.UTF-8 OMP_NUM_THREADS=1
+ENV PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 OMP_NUM_THREADS=1
 COPY wheels/ /tmp/wheels/
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-index --find-links /tmp/wheels \
+ && /opt/venv/bin/pip install --no-index --disable-pip-version-check --find-links /tmp/wheels \
         torch==2.13.0 safetensors numpy \
  && rm -rf /tmp/wheels /root/.cache \
  && /opt/venv/bin/python -c "import torch, safetensors; print(torch.__version__)" \

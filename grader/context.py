@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -86,7 +87,6 @@ class GradingContext:
         self.warnings: list[str] = []
         self.integrity_flags: list[str] = []
         self.timings = Timings()
-        self.secrets: list[str] = list(getattr(prepared, "secret_lines", []))
         self._sessions: dict[str, Session] = {}
         self._memo: dict[tuple[str, str], ProbeOutcome] = {}
 
@@ -163,10 +163,40 @@ class GradingContext:
 
         if outcome.status == ProbeStatus.OK and outcome.error is None:
             return outcome
-        verdict = probe_failure_verdict(outcome, doing)
         if near_secrets:
-            verdict.message = redact(verdict.message, self.secrets)
-        raise CheckStopped(verdict)
+            raise CheckStopped(self._scrubbed_failure(outcome, doing))
+        raise CheckStopped(probe_failure_verdict(outcome, doing))
+
+    def _scrubbed_failure(self, outcome: ProbeOutcome, doing: str) -> Verdict:
+        """A failure message built from trusted data only.
+
+        When hidden material was mounted next to student code, any text the worker returns
+        (exception messages, frames) could carry it out, so the student sees the exception type
+        and their own source lines as the PARENT reads them from the staged submission.
+        """
+        verdict = probe_failure_verdict(outcome, doing)
+        if outcome.error is None:
+            return verdict  # timeout/oom/exit messages are written by the parent
+        err = outcome.error
+        etype = err.type if re.fullmatch(r"[A-Za-z_][\w.]{0,60}", err.type) else "an exception"
+        lines = []
+        for frame in err.student_frames[-4:]:
+            m = FRAME.match(frame)
+            if not m or m.group(1) not in self.files:
+                continue
+            try:
+                text = (self.submission_dir / m.group(1)).read_text(errors="replace")
+                source = text.splitlines()[int(m.group(2)) - 1].strip()
+            except (OSError, IndexError):
+                source = ""
+            lines.append(f"  {m.group(1)}:{m.group(2)}: {source}"[:200])
+        status = CheckStatus.TODO if err.todo else CheckStatus.ERROR
+        what = "reached an unfilled TODO" if err.todo else f"raised {etype}"
+        msg = (f"Your code {what} while {doing}. (The error text is not shown for this check "
+               "because it runs next to hidden material; run the file yourself to see it.)")
+        if lines:
+            msg += "\nWhere (your files, innermost last):\n" + "\n".join(lines)
+        return Verdict(status, msg, details={"error_type": etype})
 
     def close(self) -> None:
         """Stop this submission's workers (shared reference sessions stay open)."""
@@ -175,12 +205,7 @@ class GradingContext:
         self._sessions.clear()
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """Hide any line of hidden material (the reference source) that student code echoed back."""
-    for line in secrets:
-        if line in text:
-            text = text.replace(line, "[hidden]")
-    return text
+FRAME = re.compile(r"^([\w./-]+\.py):(\d+)")
 
 
 def probe_failure_verdict(outcome: ProbeOutcome, doing: str) -> Verdict:

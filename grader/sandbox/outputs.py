@@ -43,6 +43,15 @@ def _json(out: Path, name: str, cap: int) -> Any:
         raise OutputRejected(f"{name} is not valid JSON") from exc
 
 
+def _safe_parts(name: str) -> list[str]:
+    """Components of a relative export name; OutputRejected for anything that could escape."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) \
+            or "\0" in name or len(name) > 255:
+        raise OutputRejected(f"bad exported file name {name[:80]!r}")
+    return parts
+
+
 def read_logs(pdir: Path, limits: Limits, into: ProbeOutputs) -> None:
     """Fill the stdout/stderr tails (never fails)."""
     cap = limits.log_kb * 1024
@@ -79,7 +88,7 @@ def read_outputs(pdir: Path, limits: Limits, files_dest: Path) -> ProbeOutputs:
             raise OutputRejected("files.json is not a list of names")
         left = cap
         for name in names:
-            dest = files_dest / name
+            dest = files_dest.joinpath(*_safe_parts(name))
             try:
                 left -= copy_capped(pdir / "work", name, dest, left)
             except FileNotFoundError:

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -71,12 +72,13 @@ def reap() -> None:
             return
 
 
-def kill_descendants(rounds: int = 50) -> int:
-    """SIGKILL every descendant of this process (we are a subreaper); return how many."""
+def kill_descendants(timeout: float = 5.0) -> int:
+    """SIGKILL every descendant (we are a subreaper) until none is left; return how many."""
     killed: set[int] = set()
     me = os.getpid()
-    for _ in range(rounds):
-        pids = descendants(me)
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = descendants(me)  # zombies included: done only once they are reaped
         if not pids:
             break
         for p in pids:
@@ -84,5 +86,7 @@ def kill_descendants(rounds: int = 50) -> int:
                 os.kill(p, signal.SIGKILL)
             killed.add(p)
         reap()
-    reap()
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.001)
     return len(killed)

@@ -78,8 +78,8 @@ def test_close_removes_scratch_and_cgroups(world: World, backend: str) -> None:
 def test_worker_killed_by_probe_is_restarted(world: World, backend: str) -> None:
     with get_sandbox(backend).open(world.spec(preload_torch=False)) as s:
         out = s.run("call", {"func": "kill_parent"})
-        if out.data.get("result") == "PermissionError":
-            pytest.skip("the worker cannot be killed from a probe here")
-        assert out.status is ProbeStatus.CRASH and "worker died" in out.message
+        survived = out.status is ProbeStatus.OK  # refused (bwrap) or pid 1 (docker)
+        if not survived:
+            assert out.status is ProbeStatus.CRASH and "worker died" in out.message
         assert s.run("call", {"func": "alive", "kwargs": {"pid": 1}}).status is ProbeStatus.OK
-        assert s.stats["worker_starts"] == 2
+        assert s.stats["worker_starts"] == (1 if survived else 2)

@@ -394,7 +394,7 @@ def trusted_loss(ctx: GradingContext, state: dict[str, torch.Tensor], session: s
     """The course's loss of ``state`` on the kit's eval batches, by the reference forward."""
     inputs = {f"w.{k}": v.detach().clone().contiguous() for k, v in state.items()}
     out = _reference_outcome(ctx, ctx.probe("eval_loss", {"source": "inputs"}, inputs,
-                                            session=session))
+                                            session=session, limits=_prepared(ctx).eval_limits))
     return summarise_losses(out.data)
 
 
@@ -436,7 +436,8 @@ def checkpoint_loss(ctx: GradingContext) -> Verdict:
         ctx.integrity_flags.append("checkpoint keys differ from the framework: untrusted path")
         ctx.warn("bert_model.pt does not have the framework's parameter names/shapes, so it was "
                  "evaluated with your own model.py inside the sandbox (untrusted path).")
-        out = ctx.require(ctx.probe("eval_loss", {"source": "file"}, session="student_checkpoint"),
+        out = ctx.require(ctx.probe("eval_loss", {"source": "file"}, session="student_checkpoint",
+                                    limits=prepared.eval_limits),
                           "evaluating bert_model.pt with your own model")
         losses = summarise_losses(out.data)
         path = "untrusted"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 PROBE_LIMITS = Limits(wall_s=20, cpu_s=40, memory_mb=3072)  # probes take < 1 s in small
 TRAIN_LIMITS = Limits(wall_s=120, cpu_s=240, memory_mb=3072)  # the subset epoch: ~8 s
+EVAL_LIMITS = Limits(wall_s=120, cpu_s=240, memory_mb=4096)  # official-size eval: ~15 s
 LOOP_MARGIN = 1.0
 CALIBRATION_VERSION = 2  # bump when the calibrated quantity changes  # a correct loop lands within this of the reference's loss on the fixed subset
 
@@ -42,8 +43,8 @@ class Prepared:
     reference_model_dir: Path | None
     loop_threshold: float = 0.0
     train_limits: Limits = TRAIN_LIMITS
+    eval_limits: Limits = EVAL_LIMITS
     calibration: dict[str, Any] = field(default_factory=dict)
-    secret_lines: list[str] = field(default_factory=list)  # reference lines never shown to students
 
     @property
     def kit_hash(self) -> str:
@@ -83,13 +84,6 @@ class BertPretrain(Assignment):
             ref_model_dir.chmod(0o755)
             (ref_model_dir / "model.py").chmod(0o644)
         cfg = _config(probe_kit)
-        secrets = []
-        if ref is not None:
-            # Student code runs next to the reference model in the loop check; if it echoes the
-            # reference's source into an error message, feedback shows "[hidden]" instead.
-            secrets = sorted({ln.strip() for ln in (ref / "model.py").read_text().splitlines()
-                              if len(ln.strip()) >= 16 and not ln.strip().startswith("#")},
-                             key=len, reverse=True)
         return Prepared(
             probe_kit=probe_kit,
             checkpoint_kit=ck_kit,
@@ -100,7 +94,6 @@ class BertPretrain(Assignment):
             n_eval_batches=ck_kit.n_eval_batches,
             n_train_batches=probe_kit.n_train_batches,
             reference_model_dir=ref_model_dir,
-            secret_lines=secrets,
         )
 
     def calibrate_run(self, plan: Any) -> None:
