@@ -22,7 +22,7 @@ from rich.table import Table
 
 from grader.sandbox import SandboxSpec, backend_available, get_sandbox
 
-PROBES = '''
+PROBES = """
 from nlpgrade_worker import probe
 
 @probe("plain")
@@ -32,17 +32,19 @@ def plain(ctx):
 @probe("torchy")
 def torchy(ctx):
     ctx.emit({"v": ctx.import_student("work").torchy()})
-'''
-WORK = '''
+"""
+WORK = """
 def plain():
     return sum(range(1000))
 
 def torchy():
     import torch
     return float(torch.ones(64, 64).matmul(torch.ones(64, 64)).sum())
-'''
-PLAIN = {"plain": "import sys; sys.path.insert(0, sys.argv[1]); import work; work.plain()",
-         "torchy": "import sys; sys.path.insert(0, sys.argv[1]); import work; work.torchy()"}
+"""
+PLAIN = {
+    "plain": "import sys; sys.path.insert(0, sys.argv[1]); import work; work.plain()",
+    "torchy": "import sys; sys.path.insert(0, sys.argv[1]); import work; work.torchy()",
+}
 
 
 def _time(fn: Callable[[], object], repeat: int) -> float:
@@ -69,8 +71,9 @@ def _fixtures(root: Path) -> SandboxSpec:
 
 def _cold(backend: str, spec: SandboxSpec, probe: str) -> None:
     """Open a session, run one probe, close (what a per-probe sandbox would cost)."""
-    with get_sandbox(backend).open(spec.model_copy(update={"preload_torch": probe == "torchy"})) \
-            as s:
+    with get_sandbox(backend).open(
+        spec.model_copy(update={"preload_torch": probe == "torchy"})
+    ) as s:
         out = s.run(probe)
         assert out.ok, out.message
 
@@ -82,30 +85,52 @@ def main() -> None:
     ap.add_argument("--probes", type=int, default=20)
     args = ap.parse_args()
     backends = [b for b in ("bwrap", "docker", "process") if backend_available(b)[0]]
-    console = Console()
+    console = Console(width=120)
     table = Table(title="probe start cost (median wall seconds)")
-    for col in ("backend", "case", "plain subprocess", "sandbox cold", "cold / plain",
-                "warm probe", "plain / warm"):
+    for col in (
+        "backend",
+        "case",
+        "plain subprocess",
+        "sandbox cold",
+        "cold / plain",
+        "warm probe",
+        "plain / warm",
+    ):
         table.add_column(col, justify="right" if col != "case" else "left")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         root.chmod(0o755)
         spec = _fixtures(root)
         sub = str(spec.submission_dir)
-        plain = {case: _time(lambda c=case: subprocess.run(  # type: ignore[misc]
-            [sys.executable, "-c", PLAIN[c], sub], check=True), args.repeat) for case in PLAIN}
+        plain = {
+            case: _time(
+                lambda c=case: subprocess.run(  # type: ignore[misc]
+                    [sys.executable, "-c", PLAIN[c], sub], check=True
+                ),
+                args.repeat,
+            )
+            for case in PLAIN
+        }
         for backend in backends:
             for case in ("plain", "torchy"):
                 cold = _time(lambda b=backend, c=case: _cold(b, spec, c), args.repeat)
                 with get_sandbox(backend).open(spec) as s:
                     s.run(case)  # start the worker (torch imported once)
                     warm = _time(lambda s=s, c=case: s.run(c), args.probes)
-                table.add_row(backend, case, f"{plain[case]:.3f}", f"{cold:.3f}",
-                              f"{cold / plain[case]:.2f}x", f"{warm:.4f}",
-                              f"{plain[case] / warm:.1f}x")
+                table.add_row(
+                    backend,
+                    case,
+                    f"{plain[case]:.3f}",
+                    f"{cold:.3f}",
+                    f"{cold / plain[case]:.2f}x",
+                    f"{warm:.4f}",
+                    f"{plain[case] / warm:.1f}x",
+                )
     console.print(table)
-    console.print("cold = worker start + one probe + clean-up; warm = one more probe in a running "
-                  "worker (fork from the torch-loaded zygote, own cgroup and limits).")
+    console.print(
+        "cold = worker start + one probe + clean-up; warm = one more probe in a running "
+        "worker (fork from the torch-loaded zygote, own cgroup and limits)."
+    )
 
 
 if __name__ == "__main__":

@@ -102,8 +102,13 @@ def grade_submission(
     shared: SharedSessions | None = None,
     tiers: tuple[str, ...] = ("file", "property", "reference"),
     on_check: CheckCallback | None = None,
+    extra_checks: tuple[str, ...] = (),
 ) -> SubmissionResult:
-    """Grade the staged submission in ``submission_dir`` and return its full result."""
+    """Grade the staged submission in ``submission_dir`` and return its full result.
+
+    Runs the checks the rubric names, the checks they depend on, and ``extra_checks``
+    (informational ones such as precheck's own training run), in registry order.
+    """
     t0 = time.perf_counter()
     seed = int(rubric.setting("seed", assignment.default_seed))
     ctx = GradingContext(
@@ -118,13 +123,13 @@ def grade_submission(
         shared=shared,
         seed=seed,
     )
-    wanted = set(rubric.check_ids)
+    wanted = set(rubric.check_ids) | set(extra_checks)
     try:
         for spec in assignment.checks:
             if spec.tier not in tiers:
                 continue
             needed_later = any(spec.id in other.depends for other in assignment.checks)
-            if spec.id not in wanted and not needed_later and not spec.id.startswith("info."):
+            if spec.id not in wanted and not needed_later:
                 continue
             result = _run_check(spec, ctx)
             ctx.results[spec.id] = result

@@ -73,7 +73,8 @@ def run_precheck(assignment: Assignment, folder: Path, scratch: Path, sandbox: S
         assignment=assignment, rubric=rubric, prepared=prepared, sandbox=sandbox,
         student="you", submission_dir=sub.staged_dir, files=sub.files,
         submission_hash=sub.submission_hash, with_reference=False,
-        tiers=("file", "property", "reference"), on_check=progress)
+        tiers=("file", "property", "reference"), on_check=progress,
+        extra_checks=("info.own_training",) if train else ())
     result.warnings = list(sub.problems) + result.warnings
     result.timings.total_s = round(time.perf_counter() - t0, 3)
     return result

@@ -41,7 +41,8 @@ def load_state_dict(path: Path, max_bytes: int) -> dict[str, torch.Tensor]:
     if size > max_bytes:
         raise CheckpointTooLarge(
             f"{path.name} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB "
-            "(save only model.state_dict())")
+            "(save only model.state_dict())"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -49,7 +50,8 @@ def load_state_dict(path: Path, max_bytes: int) -> dict[str, torch.Tensor]:
             raise BadCheckpoint(f"{path.name} is not a PyTorch checkpoint (corrupt)") from exc
         raise UnsafeCheckpoint(
             f"{path.name} contains Python objects other than tensors; save "
-            "model.state_dict() with torch.save, not the model or custom classes") from exc
+            "model.state_dict() with torch.save, not the model or custom classes"
+        ) from exc
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as exc:
         raise BadCheckpoint(f"{path.name} is not a PyTorch checkpoint ({exc})"[:500]) from exc
     if not isinstance(obj, dict):

@@ -53,6 +53,7 @@ class Sandbox(ABC):
 
     name: str = ""
     isolates: bool = True
+    deny_network: bool = False  # seccomp filter against non-Unix sockets in probe children
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
@@ -80,6 +81,7 @@ class Sandbox(ABC):
         """Where the worker finds the kit, submission, probes, scratch and its own code."""
 
     @abstractmethod
-    def launch(self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView,
-               cgroups: SessionCgroups | None) -> Worker:
+    def launch(
+        self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView, cgroups: SessionCgroups | None
+    ) -> Worker:
         """Start a worker process (not yet configured)."""

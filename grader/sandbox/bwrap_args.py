@@ -12,11 +12,27 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 NOBODY = (65534, 65534)
 LIB = "/opt/nlpgrade"
-NAMESPACES = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-              "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-              "--hostname", "nlpgrade"]
-ROOT_CAPS = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-             "--cap-add", "CAP_KILL"]
+NAMESPACES = [
+    "--unshare-ipc",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--die-with-parent",
+    "--new-session",
+    "--hostname",
+    "nlpgrade",
+]
+ROOT_CAPS = [
+    "--cap-drop",
+    "ALL",
+    "--cap-add",
+    "CAP_SETUID",
+    "--cap-add",
+    "CAP_SETGID",
+    "--cap-add",
+    "CAP_KILL",
+]
 
 
 def _under(path: str, roots: list[str]) -> bool:
@@ -87,18 +103,33 @@ def mount_plan(spec: SandboxSpec, scratch: Path) -> MountPlan:
 
 def environment(threads: int) -> list[str]:
     """A cleared environment with only what Python/torch need."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "USER": "nobody", "LOGNAME": "nobody",
-           "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "MPLCONFIGDIR": "/tmp", "TMPDIR": "/tmp"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "USER": "nobody",
+        "LOGNAME": "nobody",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "MPLCONFIGDIR": "/tmp",
+        "TMPDIR": "/tmp",
+    }
     out = ["--clearenv"]
     for k, v in env.items():
         out += ["--setenv", k, v]
     return out
 
 
-def build_command(bwrap: str, spec: SandboxSpec, scratch: Path, root_mode: bool,
-                  tmp_size_mb: int | None, inner: list[str]) -> list[str]:
+def build_command(
+    bwrap: str,
+    spec: SandboxSpec,
+    scratch: Path,
+    root_mode: bool,
+    tmp_size_mb: int | None,
+    inner: list[str],
+) -> list[str]:
     """The full ``bwrap ... -- python ...`` argv."""
     cmd = [bwrap, *NAMESPACES]
     cmd += ROOT_CAPS if root_mode else ["--unshare-user"]

@@ -36,7 +36,7 @@ class Channel:
         data = json.dumps(msg).encode() + b"\n"
         try:
             while data:
-                data = data[os.write(self._w, data):]
+                data = data[os.write(self._w, data) :]
         except (BrokenPipeError, OSError) as exc:
             raise WorkerGone(str(exc)) from exc
 

@@ -75,8 +75,7 @@ class DockerChannel(Channel):
 class DockerWorker(Worker):
     """A started container running the zygote."""
 
-    def __init__(self, client: Any, spec: SandboxSpec, dirs: SessionDirs,
-                 view: WorkerView) -> None:
+    def __init__(self, client: Any, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView) -> None:
         self._log = dirs.root / "worker.log"
         mem = f"{spec.limits.memory_mb + WORKER_OVERHEAD_MB}m"
         volumes = {
@@ -88,20 +87,39 @@ class DockerWorker(Worker):
         }
         for dest, src in spec.extra_ro.items():
             volumes[str(Path(src).resolve())] = {"bind": dest, "mode": "ro"}
-        env = {"HOME": "/tmp", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-               "OMP_NUM_THREADS": str(spec.threads), "MKL_NUM_THREADS": str(spec.threads),
-               "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
+        env = {
+            "HOME": "/tmp",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": str(spec.threads),
+            "MKL_NUM_THREADS": str(spec.threads),
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+        }
         self.container = client.containers.create(
-            image_name(), command=[PYTHON, "-s", "-P", "-c", BOOT, LIB],
-            stdin_open=True, tty=False, detach=True, network_mode="none", read_only=True,
+            image_name(),
+            command=[PYTHON, "-s", "-P", "-c", BOOT, LIB],
+            stdin_open=True,
+            tty=False,
+            detach=True,
+            network_mode="none",
+            read_only=True,
             tmpfs={"/tmp": f"size={max(64, 2 * spec.limits.fsize_mb)}m,mode=1777"},
-            mem_limit=mem, memswap_limit=mem, pids_limit=spec.limits.pids + 16,
-            cap_drop=["ALL"], security_opt=["no-new-privileges"], user=f"{UID[0]}:{UID[1]}",
-            volumes=volumes, working_dir=view.scratch, environment=env, hostname="nlpgrade",
+            mem_limit=mem,
+            memswap_limit=mem,
+            pids_limit=spec.limits.pids + 16,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            user=f"{UID[0]}:{UID[1]}",
+            volumes=volumes,
+            working_dir=view.scratch,
+            environment=env,
+            hostname="nlpgrade",
             labels={"nlpgrade": "worker"},
         )
         sock = self.container.attach_socket(
-            params={"stdin": 1, "stdout": 1, "stderr": 0, "stream": 1})
+            params={"stdin": 1, "stdout": 1, "stderr": 0, "stream": 1}
+        )
         self._sock = getattr(sock, "_sock", sock)
         self.container.start()
         self.container.reload()
@@ -134,8 +152,10 @@ class DockerSandbox(Sandbox):
         import docker
 
         self.client = docker.from_env(timeout=60)
-        self.warnings.append("docker backend: per-probe memory by RLIMIT_AS; the container's "
-                             "memory limit (with no extra swap) holds the whole worker")
+        self.warnings.append(
+            "docker backend: per-probe memory by RLIMIT_AS; the container's "
+            "memory limit (with no extra swap) holds the whole worker"
+        )
 
     def scratch_owner(self) -> tuple[int, int] | None:
         """The image's non-root user must write the probe dirs."""
@@ -147,12 +167,18 @@ class DockerSandbox(Sandbox):
 
     def view(self, spec: SandboxSpec, dirs: SessionDirs) -> WorkerView:
         """Same in-container paths as bwrap."""
-        return WorkerView(kit="/kit", submission="/submission",
-                          probe_module=f"{LIB}/probes/{spec.probe_module.resolve().name}",
-                          scratch="/scratch", lib=LIB, extra={k: k for k in spec.extra_ro})
+        return WorkerView(
+            kit="/kit",
+            submission="/submission",
+            probe_module=f"{LIB}/probes/{spec.probe_module.resolve().name}",
+            scratch="/scratch",
+            lib=LIB,
+            extra={k: k for k in spec.extra_ro},
+        )
 
-    def launch(self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView,
-               cgroups: SessionCgroups | None) -> Worker:
+    def launch(
+        self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView, cgroups: SessionCgroups | None
+    ) -> Worker:
         """Create and start the container."""
         try:
             return DockerWorker(self.client, spec, dirs, view)

@@ -46,8 +46,13 @@ def _json(out: Path, name: str, cap: int) -> Any:
 def _safe_parts(name: str) -> list[str]:
     """Components of a relative export name; OutputRejected for anything that could escape."""
     parts = name.split("/")
-    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) \
-            or "\0" in name or len(name) > 255:
+    if (
+        not name
+        or name.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or "\0" in name
+        or len(name) > 255
+    ):
         raise OutputRejected(f"bad exported file name {name[:80]!r}")
     return parts
 

@@ -16,8 +16,7 @@ from .channel import Channel
 _JOIN = 'while [ "$1" != "--" ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 
 BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from nlpgrade_worker.zygote import main; main()"
+    "import sys; sys.path.insert(0, sys.argv[1]); from nlpgrade_worker.zygote import main; main()"
 )
 
 
@@ -29,16 +28,28 @@ def worker_argv(python: str, lib: str) -> list[str]:
 class PopenWorker(Worker):
     """Worker process started with ``subprocess.Popen`` in its own process group."""
 
-    def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path, log: Path,
-                 cgroups: SessionCgroups | None) -> None:
+    def __init__(
+        self,
+        cmd: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        log: Path,
+        cgroups: SessionCgroups | None,
+    ) -> None:
         self._cgroups = cgroups
         if cgroups is not None:
             files = [str(p) for p in cgroups.worker_procs_files()]
             cmd = ["/bin/sh", "-c", _JOIN, "sh", *files, "--", *cmd]
         with open(log, "ab") as errlog:
             self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog,
-                env=env, cwd=cwd, start_new_session=True, close_fds=True,
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errlog,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                close_fds=True,
             )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.channel = Channel(os.dup(self.proc.stdin.fileno()), os.dup(self.proc.stdout.fileno()))

@@ -1,12 +1,14 @@
 """The ``process`` backend: a plain subprocess with rlimits (and cgroups when writable).
 
-It does NOT isolate: student code can read and write whatever your user can, and use the
-network. Meant for a student's own laptop (``precheck``), never for grading others' code.
+It does NOT isolate: student code can read and write whatever your user can (only a seccomp
+filter refuses non-Unix sockets, on Linux x86_64/aarch64). Meant for a student's own laptop
+(``precheck``), never for grading others' code.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -17,8 +19,12 @@ from .models import SandboxSpec
 from .popen_worker import PopenWorker, worker_argv
 from .scratch import SessionDirs
 
-WARNING = ("process backend: no isolation (student code can read your files and use the "
-           "network); use it only for your own code")
+ARCHES = ("x86_64", "aarch64")  # where the worker's seccomp network filter exists
+
+WARNING = (
+    "process backend: no isolation (student code can read and write your files); "
+    "use it only for your own code"
+)
 
 
 class ProcessSandbox(Sandbox):
@@ -26,10 +32,15 @@ class ProcessSandbox(Sandbox):
 
     name = "process"
     isolates = False
+    deny_network = True
 
     def __init__(self) -> None:
         super().__init__()
         self.warnings.append(WARNING)
+        if not (sys.platform.startswith("linux") and platform.machine() in ARCHES):
+            self.warnings.append("process backend: probes can use the network (no seccomp here)")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            self.warnings.append("process backend as root: student code runs as root")
         if os.name != "posix" or not hasattr(os, "fork"):
             self.warnings.append("process backend: this OS has no fork(); probes cannot run")
 
@@ -38,19 +49,29 @@ class ProcessSandbox(Sandbox):
         link = dirs.lib / "nlpgrade_worker"
         if not link.exists():
             link.symlink_to(hostpaths.WORKER_SRC)
-        return WorkerView(kit=str(spec.kit_dir.resolve()),
-                          submission=str(spec.submission_dir.resolve()),
-                          probe_module=str(spec.probe_module.resolve()),
-                          scratch=str(dirs.scratch), lib=str(dirs.lib),
-                          extra={k: str(Path(v).resolve()) for k, v in spec.extra_ro.items()})
+        return WorkerView(
+            kit=str(spec.kit_dir.resolve()),
+            submission=str(spec.submission_dir.resolve()),
+            probe_module=str(spec.probe_module.resolve()),
+            scratch=str(dirs.scratch),
+            lib=str(dirs.lib),
+            extra={k: str(Path(v).resolve()) for k, v in spec.extra_ro.items()},
+        )
 
-    def launch(self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView,
-               cgroups: SessionCgroups | None) -> Worker:
+    def launch(
+        self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView, cgroups: SessionCgroups | None
+    ) -> Worker:
         """Start the zygote as a child process with a minimal environment."""
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(dirs.scratch),
-               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-               "OMP_NUM_THREADS": str(spec.threads), "MKL_NUM_THREADS": str(spec.threads),
-               "TMPDIR": str(dirs.scratch)}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(dirs.scratch),
+            "LANG": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": str(spec.threads),
+            "MKL_NUM_THREADS": str(spec.threads),
+            "TMPDIR": str(dirs.scratch),
+        }
         if sys.platform == "darwin":
             env["OBJC_DISABLE_INITIALIZE_FORK_SAFETY"] = "YES"
         cmd = worker_argv(hostpaths.interpreter(), view.lib)

@@ -41,15 +41,24 @@ def _cleanup(state: dict[str, Any]) -> None:
 class Session:
     """Runs probes of one submission. Use as a context manager; ``close()`` cleans up.
 
-    Exported files (``ProbeOutcome.files``) live until ``close()``.
+    The worker starts on the first ``run`` and again after a probe that killed it.
+    Exported files (``ProbeOutcome.files``) live until ``close()``. ``stats`` counts
+    ``worker_starts``, ``probes``, ``worker_kills`` and the seconds spent in worker start
+    (``worker_start_s``) and in probes (``probe_s``); ``warnings`` lists the backend's
+    warnings plus any found at start (e.g. cgroups not writable).
     """
 
     def __init__(self, sandbox: Sandbox, spec: SandboxSpec) -> None:
         self.sandbox = sandbox
         self.spec = spec
         self.warnings: list[str] = list(sandbox.warnings)
-        self.stats: dict[str, Any] = {"worker_starts": 0, "probes": 0, "worker_start_s": 0.0,
-                                      "probe_s": 0.0, "worker_kills": 0}
+        self.stats: dict[str, Any] = {
+            "worker_starts": 0,
+            "probes": 0,
+            "worker_start_s": 0.0,
+            "probe_s": 0.0,
+            "worker_kills": 0,
+        }
         self._state: dict[str, Any] = {}
         self._finalizer = weakref.finalize(self, _cleanup, self._state)
         self._closed = False
@@ -74,7 +83,8 @@ class Session:
                 cg, why = create_session_cgroups()
                 if cg is None:
                     self.warnings.append(
-                        f"{why}: memory enforced by RLIMIT_AS only, processes by RLIMIT_NPROC")
+                        f"{why}: memory enforced by RLIMIT_AS only, processes by RLIMIT_NPROC"
+                    )
                 self._state["cgroups"] = cg
         return self._state["dirs"]
 
@@ -91,11 +101,17 @@ class Session:
         self._state["view"] = view
         worker = self.sandbox.launch(self.spec, dirs, view, self._state.get("cgroups"))
         uid_gid = self.sandbox.child_ids()
-        cfg = {"kit": view.kit, "submission": view.submission, "extra": view.extra,
-               "probe_module": view.probe_module, "threads": self.spec.threads,
-               "preload_torch": self.spec.preload_torch,
-               "child_uid": uid_gid[0] if uid_gid else None,
-               "child_gid": uid_gid[1] if uid_gid else None}
+        cfg = {
+            "kit": view.kit,
+            "submission": view.submission,
+            "extra": view.extra,
+            "probe_module": view.probe_module,
+            "threads": self.spec.threads,
+            "preload_torch": self.spec.preload_torch,
+            "deny_network": self.sandbox.deny_network,
+            "child_uid": uid_gid[0] if uid_gid else None,
+            "child_gid": uid_gid[1] if uid_gid else None,
+        }
         try:
             worker.channel.send(cfg)
             msg = worker.channel.recv(self.spec.start_timeout_s)
@@ -103,8 +119,10 @@ class Session:
             msg = {"event": "fatal", "error": {"message": type(exc).__name__}}
         if msg.get("event") != "ready":
             worker.kill()
-            raise SandboxError(f"{self.sandbox.name} worker did not start: "
-                               f"{msg.get('error', {}).get('message')}\n{self._log_tail()}")
+            raise SandboxError(
+                f"{self.sandbox.name} worker did not start: "
+                f"{msg.get('error', {}).get('message')}\n{self._log_tail()}"
+            )
         self._state["worker"] = worker
         self.stats["worker_starts"] += 1
         self.stats["worker_start_s"] += time.monotonic() - t0
@@ -125,11 +143,23 @@ class Session:
             self.stats["worker_kills"] += 1
 
     # -- one probe -------------------------------------------------------------------------
-    def _write_request(self, pdir: Path, probe: str, params: dict[str, Any],
-                       inputs: dict[str, torch.Tensor], seed: int, limits: Limits,
-                       cgroup: bool) -> None:
-        req = {"probe": probe, "params": params, "seed": seed, "limits": limits.model_dump(),
-               "cgroup": cgroup}
+    def _write_request(
+        self,
+        pdir: Path,
+        probe: str,
+        params: dict[str, Any],
+        inputs: dict[str, torch.Tensor],
+        seed: int,
+        limits: Limits,
+        cgroup: bool,
+    ) -> None:
+        req = {
+            "probe": probe,
+            "params": params,
+            "seed": seed,
+            "limits": limits.model_dump(),
+            "cgroup": cgroup,
+        }
         (pdir / "in" / "request.json").write_text(json.dumps(req))
         if inputs:
             plain = {k: v.detach().cpu().contiguous() for k, v in inputs.items()}
@@ -152,9 +182,15 @@ class Session:
             time.sleep(0.005)
         raise SandboxError(f"could not find the probe child (pid {ns_pid} in the sandbox)")
 
-    def run(self, probe: str, params: dict[str, Any] | None = None,
-            inputs: dict[str, torch.Tensor] | None = None, *, seed: int = 0,
-            limits: Limits | None = None) -> ProbeOutcome:
+    def run(
+        self,
+        probe: str,
+        params: dict[str, Any] | None = None,
+        inputs: dict[str, torch.Tensor] | None = None,
+        *,
+        seed: int = 0,
+        limits: Limits | None = None,
+    ) -> ProbeOutcome:
         """Run one probe in a fresh child of the worker, under ``limits``."""
         lim = limits or self.spec.limits
         worker = self._worker()
@@ -169,8 +205,7 @@ class Session:
             ch = worker.channel
             ns_pid: int | None = None
             try:
-                ch.send({"cmd": "run", "dir": f"{self._state['view'].scratch}/"
-                         f"{pdir.name}"})
+                ch.send({"cmd": "run", "dir": f"{self._state['view'].scratch}/{pdir.name}"})
                 forked = ch.recv(30.0)
                 ns_pid = int(forked["pid"])
                 try:
@@ -240,13 +275,30 @@ class Session:
         raw.done, raw.error, raw.rejected = outs.done, outs.error, outs.rejected
         return outs
 
-    def _outcome(self, probe: str, lim: Limits, raw: RawEnd, outs: ProbeOutputs,
-                 wall: float, peak: float | None) -> ProbeOutcome:
+    def _outcome(
+        self,
+        probe: str,
+        lim: Limits,
+        raw: RawEnd,
+        outs: ProbeOutputs,
+        wall: float,
+        peak: float | None,
+    ) -> ProbeOutcome:
         status, message = classify(raw, lim)
         code, sig = decode_wait(raw.wait_status)
         return ProbeOutcome(
-            probe=probe, status=status, data=outs.data, tensors=outs.tensors, error=outs.error,
-            message=message, exit_code=code, signal=sig, stdout_tail=outs.stdout_tail,
-            stderr_tail=outs.stderr_tail, wall_s=wall, cpu_s=raw.cpu_s, peak_mem_mb=peak,
-            files=outs.files)
-
+            probe=probe,
+            status=status,
+            data=outs.data,
+            tensors=outs.tensors,
+            error=outs.error,
+            message=message,
+            exit_code=code,
+            signal=sig,
+            stdout_tail=outs.stdout_tail,
+            stderr_tail=outs.stderr_tail,
+            wall_s=wall,
+            cpu_s=raw.cpu_s,
+            peak_mem_mb=peak,
+            files=outs.files,
+        )

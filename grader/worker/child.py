@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import ProbeContext
+from .netfilter import deny_network
 from .outputs import write_done, write_json, write_tensors
 from .registry import PROBES
 from .setup_child import (
@@ -89,6 +90,8 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
         _close_other_fds()
         req = _read_request(pdir / "in" / "request.json")
         apply_rlimits(req["limits"], bool(req.get("cgroup")))
+        if cfg.get("deny_network"):
+            deny_network()
         seed_everything(int(req["seed"]), int(cfg["threads"]))
         kit, sub = Path(cfg["kit"]), Path(cfg["submission"])
         extra = {k: Path(v) for k, v in cfg.get("extra", {}).items()}
@@ -97,8 +100,15 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
         roots = [str(sub), str(kit), *map(str, extra.values())]
         error: dict[str, Any] | None = None
         saved_builtins = dict(builtins.__dict__)
-        ctx = ProbeContext(params={}, inputs={}, workdir=work, seed=int(req["seed"]),
-                           kit=kit, submission=sub, extra=extra)
+        ctx = ProbeContext(
+            params={},
+            inputs={},
+            workdir=work,
+            seed=int(req["seed"]),
+            kit=kit,
+            submission=sub,
+            extra=extra,
+        )
         try:
             ctx.params = req.get("params") or {}
             ctx.inputs = _load_inputs(pdir / "in" / "inputs.safetensors")

@@ -71,8 +71,9 @@ class ProbeContext:
         finally:
             sys.argv = old_argv
 
-    def emit(self, data: dict[str, Any] | None = None,
-             tensors: dict[str, Any] | None = None) -> None:
+    def emit(
+        self, data: dict[str, Any] | None = None, tensors: dict[str, Any] | None = None
+    ) -> None:
         """Record JSON-able ``data`` and ``tensors`` for the parent (merged over calls)."""
         if data:
             self.data.update(data)

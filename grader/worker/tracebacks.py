@@ -15,7 +15,7 @@ def _rel(filename: str, roots: list[str]) -> str | None:
     for root in roots:
         prefix = root.rstrip("/") + "/"
         if filename.startswith(prefix):
-            return filename[len(prefix):]
+            return filename[len(prefix) :]
     return None
 
 

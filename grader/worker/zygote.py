@@ -55,7 +55,7 @@ class Channel:
         """Write one message."""
         data = json.dumps(msg).encode() + b"\n"
         while data:
-            data = data[os.write(self._out_fd, data):]
+            data = data[os.write(self._out_fd, data) :]
 
 
 def _load_probes(path: str) -> None:
@@ -82,8 +82,14 @@ def _start(cfg: dict[str, Any]) -> dict[str, Any]:
         tempfile.gettempdir()
         torch_version = torch.__version__
     _load_probes(cfg["probe_module"])
-    return {"event": "ready", "pid": os.getpid(), "probes": sorted(PROBES),
-            "python": sys.version.split()[0], "torch": torch_version, "uid": os.getuid()}
+    return {
+        "event": "ready",
+        "pid": os.getpid(),
+        "probes": sorted(PROBES),
+        "python": sys.version.split()[0],
+        "torch": torch_version,
+        "uid": os.getuid(),
+    }
 
 
 def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str) -> bool:
@@ -104,8 +110,15 @@ def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str) -> bool:
     status, ru, alive = _wait_child(ch, pid)
     alive = alive and msg is not None
     leftover = procs.kill_descendants()
-    ch.send({"event": "exit", "status": status, "cpu_s": ru.ru_utime + ru.ru_stime,
-             "maxrss_kb": ru.ru_maxrss, "leftover": leftover})
+    ch.send(
+        {
+            "event": "exit",
+            "status": status,
+            "cpu_s": ru.ru_utime + ru.ru_stime,
+            "maxrss_kb": ru.ru_maxrss,
+            "leftover": leftover,
+        }
+    )
     return msg is not None and alive
 
 

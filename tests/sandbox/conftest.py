@@ -38,8 +38,12 @@ class World:
 
     def spec(self, **kw: object) -> SandboxSpec:
         """A spec for alice's submission."""
-        base = {"submission_dir": self.alice, "kit_dir": self.kit, "probe_module": PROBES,
-                "limits": Limits(wall_s=20, cpu_s=20, memory_mb=1024, pids=32)}
+        base = {
+            "submission_dir": self.alice,
+            "kit_dir": self.kit,
+            "probe_module": PROBES,
+            "limits": Limits(wall_s=20, cpu_s=20, memory_mb=1024, pids=32),
+        }
         base.update(kw)
         return SandboxSpec(**base)  # type: ignore[arg-type]
 

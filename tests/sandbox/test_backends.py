@@ -45,8 +45,11 @@ def test_bwrap_binds_nothing_of_the_repo_but_worker_and_venv(world: World) -> No
     cmd = build_command(sb.binary, world.spec(), world.root / "scratch", True, None, ["/x"])
     sources = [cmd[i + 1] for i, a in enumerate(cmd) if a in ("--ro-bind", "--bind")]
     in_repo = {s for s in sources if s == str(REPO) or s.startswith(f"{REPO}/")}
-    allowed = {str(REPO / "grader" / "worker"), str(REPO / ".venv"),
-               str(Path(__file__).parent / "fixtures" / "probes.py")}
+    allowed = {
+        str(REPO / "grader" / "worker"),
+        str(REPO / ".venv"),
+        str(Path(__file__).parent / "fixtures" / "probes.py"),
+    }
     assert in_repo <= allowed
     assert "--unshare-net" in cmd and "--die-with-parent" in cmd and "--clearenv" in cmd
 
@@ -56,8 +59,10 @@ def test_unreadable_submission_is_reported(world: World, tmp_path: Path) -> None
         pytest.skip("root-mode bwrap only")
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    with get_sandbox("bwrap").open(world.spec(submission_dir=private)) as s, \
-            pytest.raises(SandboxError, match="world-readable"):
+    with (
+        get_sandbox("bwrap").open(world.spec(submission_dir=private)) as s,
+        pytest.raises(SandboxError, match="world-readable"),
+    ):
         s.run("echo")
 
 
@@ -83,3 +88,14 @@ def test_worker_killed_by_probe_is_restarted(world: World, backend: str) -> None
             assert out.status is ProbeStatus.CRASH and "worker died" in out.message
         assert s.run("call", {"func": "alive", "kwargs": {"pid": 1}}).status is ProbeStatus.OK
         assert s.stats["worker_starts"] == (1 if survived else 2)
+
+
+def test_broken_probe_module_fails_loudly(world: World, backend: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad_probes.py"
+    bad.write_text("import nlpgrade_worker\nraise ImportError('probe module is broken')\n")
+    tmp_path.chmod(0o755)
+    bad.chmod(0o644)
+    with get_sandbox(backend).open(world.spec(probe_module=bad, preload_torch=False)) as s:
+        with pytest.raises(SandboxError, match="probe module is broken"):
+            s.run("echo")
+        assert s.stats["worker_starts"] == 0

@@ -56,8 +56,7 @@ def test_exception_gives_crash_with_traceback_summary(sess: Session) -> None:
     out = sess.run("broken")
     assert out.status is ProbeStatus.CRASH and out.error is not None
     assert out.error.type == "KeyError" and not out.error.todo
-    assert out.error.student_frames == [
-        "model.py:38 in broken: return {}[\"missing\"]"]
+    assert out.error.student_frames == ['model.py:38 in broken: return {}["missing"]']
     assert out.message.startswith("raised KeyError")
 
 

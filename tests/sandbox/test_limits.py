@@ -25,8 +25,9 @@ def test_cpu_time_limit(sess: Session) -> None:
 
 
 def test_memory_limit_oom_kill(sess: Session) -> None:
-    out = sess.run("call", {"func": "alloc_gradually", "kwargs": {"step_mb": 32}},
-                   limits=_small(memory_mb=300))
+    out = sess.run(
+        "call", {"func": "alloc_gradually", "kwargs": {"step_mb": 32}}, limits=_small(memory_mb=300)
+    )
     assert out.status is ProbeStatus.OOM, out.message
     assert "300 MiB" in out.message
     assert sess.run("echo").status is ProbeStatus.OK
