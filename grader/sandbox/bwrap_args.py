@@ -137,8 +137,10 @@ def build_command(
     for hidden in hostpaths.installed_grader_dirs():
         cmd += ["--tmpfs", hidden]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
-    if tmp_size_mb is not None:
-        cmd += ["--size", str(tmp_size_mb * 1024 * 1024)]
-    cmd += ["--perms", "1777", "--tmpfs", "/tmp", "--chdir", "/scratch"]
+    for tmp in ("/tmp", "/dev/shm"):  # writable by the probe (DataLoader workers need shm)
+        if tmp_size_mb is not None:
+            cmd += ["--size", str(tmp_size_mb * 1024 * 1024)]
+        cmd += ["--perms", "1777", "--tmpfs", tmp]
+    cmd += ["--chdir", "/scratch"]
     cmd += environment(spec.threads)
     return [*cmd, "--", *inner]

@@ -37,6 +37,16 @@ class ProbeContext:
         self.tensors: dict[str, Any] = {}
         self.exports: list[str] = []
 
+    @property
+    def submission(self) -> Path:
+        """The student's files (read-only)."""
+        return self._submission
+
+    @property
+    def kit(self) -> Path:
+        """The assignment kit (read-only)."""
+        return self._kit
+
     def _set_path(self, extra_path: str | None) -> None:
         """Put the kit first, then the submission (then an extra dir) on ``sys.path``."""
         front = [str(self._kit), str(self._submission)]

@@ -89,3 +89,9 @@ def test_extra_ro_dir_only_when_asked(world, backend: str) -> None:
         assert ok.status is ProbeStatus.OK, ok.message
         assert ok.data == {"value": "from-extra"}
         assert s.stats["worker_starts"] == 1 and s.stats["probes"] == 2
+
+
+def test_dataloader_with_worker_processes(sess: Session) -> None:
+    out = sess.run("call", {"module": "model", "func": "loader_sum"})
+    assert out.status is ProbeStatus.OK, (out.message, out.stderr_tail[-500:])
+    assert out.data["result"] == 66.0
