@@ -96,11 +96,27 @@ def _pick_tmp() -> str:
     return tempfile.gettempdir()
 
 
+def _remove_stale(tmp: Path) -> None:
+    """Delete session dirs of grader processes that died without cleaning up (RAM on tmpfs)."""
+    with contextlib.suppress(OSError):
+        for d in tmp.iterdir():
+            parts = d.name.split("-")
+            if len(parts) != 3 or parts[0] != "nlpgrade" or not parts[1].isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if d.is_symlink() or d.stat().st_uid != os.getuid():
+                    continue
+                if not Path(f"/proc/{parts[1]}").exists() and Path("/proc/self").exists():
+                    shutil.rmtree(d, ignore_errors=True)
+
+
 class SessionDirs:
     """``root/`` (parent-only) with ``scratch/`` (mounted in the sandbox), ``files/``, ``lib/``."""
 
     def __init__(self, sandbox_owner: tuple[int, int] | None) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="nlpgrade-", dir=_pick_tmp()))
+        tmp = _pick_tmp()
+        _remove_stale(Path(tmp))
+        self.root = Path(tempfile.mkdtemp(prefix=f"nlpgrade-{os.getpid()}-", dir=tmp))
         self.scratch = self.root / "scratch"
         self.files = self.root / "files"
         self.lib = self.root / "lib"
