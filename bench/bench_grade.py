@@ -28,12 +28,30 @@ from grader.results import SubmissionResult
 from grader.sandbox import get_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [ROOT / "examples" / "bert_pretrain" / n for n in
-           ("alice_correct", "dave_no_tying", "erin_causal_mask", "frank_loss_lm_only",
-            "bob_template", "carol_syntax_error")]
-SOURCES += [ROOT / "tests" / "zoo" / "bert_pretrain" / n for n in
-            ("no_pad_mask", "gelu_norm_swapped", "cls_last_position", "ok_advanced_indexing",
-             "no_zero_grad", "ffn_skipped", "no_decoder_bias", "ok_torch_tensor")]
+SOURCES = [
+    ROOT / "examples" / "bert_pretrain" / n
+    for n in (
+        "alice_correct",
+        "dave_no_tying",
+        "erin_causal_mask",
+        "frank_loss_lm_only",
+        "bob_template",
+        "carol_syntax_error",
+    )
+]
+SOURCES += [
+    ROOT / "tests" / "zoo" / "bert_pretrain" / n
+    for n in (
+        "no_pad_mask",
+        "gelu_norm_swapped",
+        "cls_last_position",
+        "ok_advanced_indexing",
+        "no_zero_grad",
+        "ffn_skipped",
+        "no_decoder_bias",
+        "ok_torch_tensor",
+    )
+]
 CHECKPOINT = ROOT / "examples" / "bert_pretrain" / "alice_correct" / "bert_model.pt"
 
 
@@ -49,13 +67,21 @@ def make_class(dest: Path, n: int) -> None:
         train.write_text(train.read_text() + f"\n# submitted by {student.name}\n")
 
 
-def run(class_dir: Path, out: Path, jobs: int, sandbox: str) -> tuple[float, list[SubmissionResult]]:
+def run(
+    class_dir: Path, out: Path, jobs: int, sandbox: str
+) -> tuple[float, list[SubmissionResult]]:
     """Grade the class with ``jobs`` graders; returns wall seconds and results."""
     a = get_assignment("bert_pretrain")
     rubric = a.default_rubric()
     rubric = rubric.model_copy(update={"settings": {**rubric.settings, "profile": "small"}})
-    plan = RunPlan(assignment=a, rubric=rubric, sandbox=get_sandbox(sandbox), out_dir=out,
-                   jobs=jobs, use_cache=False)
+    plan = RunPlan(
+        assignment=a,
+        rubric=rubric,
+        sandbox=get_sandbox(sandbox),
+        out_dir=out,
+        jobs=jobs,
+        use_cache=False,
+    )
     prepare_run(plan)  # kits and calibration are cached: not part of the timing
     subs = intake(class_dir, plan)
     t0 = time.perf_counter()
@@ -82,8 +108,16 @@ def main() -> None:
         wall2, res2 = run(class_dir, Path(tmp) / "j2", 2, args.sandbox)
     same = verdicts(res1) == verdicts(res2)
     table = Table(title=f"grade: {args.n} submissions, sandbox {get_sandbox(args.sandbox).name}")
-    for col in ("jobs", "wall s", "probes s", "worker starts s", "reference s",
-                "grader overhead s", "overhead / probes", "starts / probes"):
+    for col in (
+        "jobs",
+        "wall s",
+        "probes s",
+        "worker starts s",
+        "reference s",
+        "grader overhead s",
+        "overhead / probes",
+        "starts / probes",
+    ):
         table.add_column(col, justify="right")
     for jobs, wall, res in ((1, wall1, res1), (2, wall2, res2)):
         probes = sum(r.timings.probes_s for r in res)
@@ -91,11 +125,21 @@ def main() -> None:
         ref = sum(r.timings.reference_s for r in res)
         total = sum(r.timings.total_s for r in res)
         overhead = total - probes - starts - ref
-        table.add_row(str(jobs), f"{wall:.1f}", f"{probes:.1f}", f"{starts:.1f}", f"{ref:.1f}",
-                      f"{overhead:.1f}", f"{overhead / probes:.1%}", f"{starts / probes:.1%}")
+        table.add_row(
+            str(jobs),
+            f"{wall:.1f}",
+            f"{probes:.1f}",
+            f"{starts:.1f}",
+            f"{ref:.1f}",
+            f"{overhead:.1f}",
+            f"{overhead / probes:.1%}",
+            f"{starts / probes:.1%}",
+        )
     console.print(table)
-    console.print(f"speed-up jobs 2 vs 1: [bold]{wall1 / wall2:.2f}x[/] "
-                  f"({wall1:.1f} s vs {wall2:.1f} s); grades identical: {same}")
+    console.print(
+        f"speed-up jobs 2 vs 1: [bold]{wall1 / wall2:.2f}x[/] "
+        f"({wall1:.1f} s vs {wall2:.1f} s); grades identical: {same}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,10 +49,9 @@ def bare(kit_dir: Path, student: Path) -> float:
             x = inputs.forward_inputs(model.decoder.weight.shape[0], 5)
             with torch.no_grad():
                 for prefix in ("", "pad.", "alt."):
-                    model(x[f"{prefix}input_ids"] if prefix else x["input_ids"],
-                          x[f"{prefix}segment_ids"] if prefix else x["segment_ids"],
-                          x["masked_pos"])
-            batches = pickle.load(open("batches.pkl", "rb"))
+                    model(x[f"{prefix}input_ids"], x[f"{prefix}segment_ids"], x["masked_pos"])
+            with open("batches.pkl", "rb") as fh:
+                batches = pickle.load(fh)
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
             crit = torch.nn.CrossEntropyLoss()
             for batch in batches:
@@ -78,8 +77,10 @@ def main() -> None:
     kit = build_kit("small")  # cached; built once before timing
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-precheck-") as tmp:
-        for name, src in (("correct (alice)", ROOT / "examples/bert_pretrain/alice_correct"),
-                          ("template", ROOT / "student_template/bert_pretrain")):
+        for name, src in (
+            ("correct (alice)", ROOT / "examples/bert_pretrain/alice_correct"),
+            ("template", ROOT / "student_template/bert_pretrain"),
+        ):
             folder = Path(tmp) / name.split()[0]
             shutil.copytree(src, folder)
             t0 = time.perf_counter()
@@ -87,13 +88,25 @@ def main() -> None:
             rows.append((name, time.perf_counter() - t0, result))
         bare_s = bare(kit.dir, ROOT / "examples/bert_pretrain/alice_correct")
     table = Table(title=f"precheck, sandbox {sandbox.name}, {os.cpu_count()} cores")
-    for col in ("submission", "seconds", "worker starts s", "probes s", "vs 20 s budget",
-                "vs bare compute"):
+    for col in (
+        "submission",
+        "seconds",
+        "worker starts s",
+        "probes s",
+        "vs 20 s budget",
+        "vs bare compute",
+    ):
         table.add_column(col, justify="right")
     for name, secs, result in rows:
         t = result.timings
-        table.add_row(name, f"{secs:.1f}", f"{t.worker_start_s:.1f}", f"{t.probes_s:.1f}",
-                      f"{secs / 20:.0%}", f"{secs / bare_s:.2f}x" if "correct" in name else "-")
+        table.add_row(
+            name,
+            f"{secs:.1f}",
+            f"{t.worker_start_s:.1f}",
+            f"{t.probes_s:.1f}",
+            f"{secs / 20:.0%}",
+            f"{secs / bare_s:.2f}x" if "correct" in name else "-",
+        )
     console.print(table)
     console.print(f"bare compute of the same work (in-process, 1 thread): {bare_s:.1f} s")
 

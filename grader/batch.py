@@ -48,14 +48,24 @@ class RunPlan:
 
 def default_jobs() -> int:
     """One grader per core (each sandboxed probe uses one torch thread)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
 
 
 def cache_key(sub: SubmissionInput, plan: RunPlan) -> str:
     """What a result depends on: the files, the grader, the rubric, the kits."""
-    text = json.dumps([sub.submission_hash, sub.student, grader.__version__, plan.rubric.hash(),
-                       plan.kit_hash, plan.with_reference])
+    text = json.dumps(
+        [
+            sub.submission_hash,
+            sub.student,
+            grader.__version__,
+            plan.rubric.hash(),
+            plan.kit_hash,
+            plan.with_reference,
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -89,23 +99,43 @@ def prepare_run(plan: RunPlan) -> None:
 def grade_one(sub: SubmissionInput, plan: RunPlan, shared: SharedSessions) -> SubmissionResult:
     """Grade one staged submission; never raises (a grader failure becomes the row's status)."""
     if sub.status != "ok" or sub.staged_dir is None:
-        status = SubmissionStatus.NO_SUBMISSION if sub.status == "empty" else SubmissionStatus.INVALID
-        result = empty_result(assignment=plan.assignment, rubric=plan.rubric, student=sub.student,
-                              status=status, message=sub.message, source=sub.source,
-                              warnings=list(sub.problems))
+        status = (
+            SubmissionStatus.NO_SUBMISSION if sub.status == "empty" else SubmissionStatus.INVALID
+        )
+        result = empty_result(
+            assignment=plan.assignment,
+            rubric=plan.rubric,
+            student=sub.student,
+            status=status,
+            message=sub.message,
+            source=sub.source,
+            warnings=list(sub.problems),
+        )
     else:
         try:
             result = grade_submission(
-                assignment=plan.assignment, rubric=plan.rubric, prepared=plan.prepared,
-                sandbox=plan.sandbox, student=sub.student, submission_dir=sub.staged_dir,
-                files=sub.files, submission_hash=sub.submission_hash, source=sub.source,
-                with_reference=plan.with_reference, shared=shared)
+                assignment=plan.assignment,
+                rubric=plan.rubric,
+                prepared=plan.prepared,
+                sandbox=plan.sandbox,
+                student=sub.student,
+                submission_dir=sub.staged_dir,
+                files=sub.files,
+                submission_hash=sub.submission_hash,
+                source=sub.source,
+                with_reference=plan.with_reference,
+                shared=shared,
+            )
             result.warnings = list(sub.problems) + result.warnings
         except Exception as exc:  # the run goes on; this row says what happened
-            result = empty_result(assignment=plan.assignment, rubric=plan.rubric,
-                                  student=sub.student, status=SubmissionStatus.GRADER_ERROR,
-                                  message=f"grader error: {type(exc).__name__}: {exc}",
-                                  source=sub.source)
+            result = empty_result(
+                assignment=plan.assignment,
+                rubric=plan.rubric,
+                student=sub.student,
+                status=SubmissionStatus.GRADER_ERROR,
+                message=f"grader error: {type(exc).__name__}: {exc}",
+                source=sub.source,
+            )
     result.kit_hash = plan.kit_hash
     result.identity = dict(sub.identity)
     result.cache_key = cache_key(sub, plan)
@@ -161,10 +191,13 @@ def grade_all(
 
 def intake(submissions_dir: Path, plan: RunPlan, only: Sequence[str] = ()) -> list[SubmissionInput]:
     """Discover and stage every submission under ``submissions_dir`` (optionally only some)."""
-    subs = discover(submissions_dir, plan.out_dir / "staging",
-                    expected_files=plan.assignment.required_files,
-                    optional_files=plan.assignment.optional_files + plan.assignment.framework_files,
-                    limits=plan.limits)
+    subs = discover(
+        submissions_dir,
+        plan.out_dir / "staging",
+        expected_files=plan.assignment.required_files,
+        optional_files=plan.assignment.optional_files + plan.assignment.framework_files,
+        limits=plan.limits,
+    )
     if only:
         wanted = set(only)
         subs = [s for s in subs if s.student in wanted]

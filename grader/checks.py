@@ -77,7 +77,9 @@ class CheckRegistry:
     ) -> Callable[[Callable[[GradingContext], Verdict]], Callable[[GradingContext], Verdict]]:
         """Decorator registering ``fn`` as the check ``check_id``."""
 
-        def register(fn: Callable[[GradingContext], Verdict]) -> Callable[[GradingContext], Verdict]:
+        def register(
+            fn: Callable[[GradingContext], Verdict],
+        ) -> Callable[[GradingContext], Verdict]:
             if check_id in self._checks:
                 raise ValueError(f"check {check_id!r} registered twice")
             unknown = [d for d in depends if d not in self._checks]

@@ -43,20 +43,30 @@ def grade_parser() -> argparse.ArgumentParser:
     """Arguments of ``grade``."""
     p = argparse.ArgumentParser(prog="grade", description="Grade a class of submissions.")
     p.add_argument("submissions", nargs="?", type=Path, help="folder of submissions")
-    p.add_argument("--assignment", default="bert_pretrain",
-                   help="assignment plug-in (default: bert_pretrain)")
-    p.add_argument("--profile", choices=["official", "small"],
-                   help="profile the checkpoints were trained in (overrides the rubric)")
+    p.add_argument(
+        "--assignment", default="bert_pretrain", help="assignment plug-in (default: bert_pretrain)"
+    )
+    p.add_argument(
+        "--profile",
+        choices=["official", "small"],
+        help="profile the checkpoints were trained in (overrides the rubric)",
+    )
     p.add_argument("--rubric", help="rubric TOML (default: the assignment's rubrics/<name>.toml)")
     p.add_argument("--out", type=Path, default=Path("grading-out"), help="output folder")
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel graders (default: cores)")
     p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "docker", "process"])
     p.add_argument("--only", nargs="+", default=(), metavar="STUDENT", help="grade only these")
     p.add_argument("--no-cache", action="store_true", help="grade again even if unchanged")
-    p.add_argument("--no-reference", action="store_true",
-                   help="property checks only (as precheck), even where the reference exists")
-    p.add_argument("--self-test", action="store_true",
-                   help="grade the reference, template and the zoo; fail on any unexpected score")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="property checks only (as precheck), even where the reference exists",
+    )
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="grade the reference, template and the zoo; fail on any unexpected score",
+    )
     p.add_argument("--version", action="version", version=f"nlpgrade {__version__}")
     return p
 
@@ -71,21 +81,36 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
     if not with_reference:
         console.print("[yellow]No reference solution here: reference checks are skipped.[/]")
     jobs = args.jobs or default_jobs()
-    plan = RunPlan(assignment=assignment, rubric=rubric, sandbox=sandbox, out_dir=args.out,
-                   jobs=jobs, use_cache=not args.no_cache, with_reference=with_reference)
+    plan = RunPlan(
+        assignment=assignment,
+        rubric=rubric,
+        sandbox=sandbox,
+        out_dir=args.out,
+        jobs=jobs,
+        use_cache=not args.no_cache,
+        with_reference=with_reference,
+    )
     t0 = time.perf_counter()
     with console.status("Building kits and calibrating (cached after the first run)..."):
         prepare_run(plan)
     subs = intake(args.submissions, plan, args.only)
-    console.print(f"[bold]{assignment.title}[/]: {len(subs)} submission(s), {jobs} grader(s), "
-                  f"sandbox {sandbox.name}, profile {rubric.setting('profile', '?')}")
+    console.print(
+        f"[bold]{assignment.title}[/]: {len(subs)} submission(s), {jobs} grader(s), "
+        f"sandbox {sandbox.name}, profile {rubric.setting('profile', '?')}"
+    )
     counts = {"full": 0, "partial credit": 0, "errored": 0, "cached": 0}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task("class", total=len(subs))
-        workers = [progress.add_task(f"  grader {i + 1}: idle", total=None, start=False)
-                   for i in range(jobs)]
+        workers = [
+            progress.add_task(f"  grader {i + 1}: idle", total=None, start=False)
+            for i in range(jobs)
+        ]
 
         def on_start(slot: int, sub) -> None:
             progress.update(workers[slot % jobs], description=f"  grader {slot + 1}: {sub.student}")
@@ -129,8 +154,9 @@ def grade_main(argv: list[str] | None = None) -> int:
 
 def precheck_parser() -> argparse.ArgumentParser:
     """Arguments of ``precheck``."""
-    p = argparse.ArgumentParser(prog="precheck",
-                                description="Check your assignment files before you submit.")
+    p = argparse.ArgumentParser(
+        prog="precheck", description="Check your assignment files before you submit."
+    )
     p.add_argument("folder", nargs="?", type=Path, default=Path("."), help="your assignment folder")
     p.add_argument("--assignment", help="assignment (default: detected from the folder)")
     p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "docker", "process"])
@@ -153,13 +179,16 @@ def precheck_main(argv: list[str] | None = None) -> int:
     folder = args.folder.resolve()
     name = args.assignment or _detect(folder)
     if name is None:
-        console.print(f"[red]Could not tell which assignment {folder} is.[/] Run precheck in the "
-                      "folder with your model.py (or pass --assignment).")
+        console.print(
+            f"[red]Could not tell which assignment {folder} is.[/] Run precheck in the "
+            "folder with your model.py (or pass --assignment)."
+        )
         return 2
     sandbox = _sandbox(args.sandbox, console)
     with tempfile.TemporaryDirectory(prefix="precheck-") as tmp:
-        result = run_precheck(get_assignment(name), folder, Path(tmp), sandbox, console,
-                              train=not args.no_train)
+        result = run_precheck(
+            get_assignment(name), folder, Path(tmp), sandbox, console, train=not args.no_train
+        )
     if args.json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:

@@ -29,7 +29,9 @@ class Comparison:
     def describe(self, name: str) -> str:
         """One sentence for feedback."""
         if not self.shape_ok:
-            return f"{name} has shape {list(self.found_shape)}, expected {list(self.expected_shape)}"
+            return (
+                f"{name} has shape {list(self.found_shape)}, expected {list(self.expected_shape)}"
+            )
         if self.where is None:
             return f"{name} matches (max abs error {self.max_abs_error:.2e})"
         return (
@@ -38,8 +40,14 @@ class Comparison:
         )
 
 
-def compare(found: torch.Tensor | None, expected: torch.Tensor, *, atol: float, rtol: float,
-            mask: torch.Tensor | None = None) -> Comparison:
+def compare(
+    found: torch.Tensor | None,
+    expected: torch.Tensor,
+    *,
+    atol: float,
+    rtol: float,
+    mask: torch.Tensor | None = None,
+) -> Comparison:
     """Compare elementwise with ``|found - expected| <= atol + rtol * |expected|``.
 
     ``mask`` (broadcastable, bool) limits the comparison to the elements that matter. NaN in
@@ -63,8 +71,9 @@ def compare(found: torch.Tensor | None, expected: torch.Tensor, *, atol: float, 
         return Comparison(True, True, max_err, None, None, None, exp_shape, exp_shape)
     flat = int(torch.argmax(excess))
     where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), err.shape))
-    return Comparison(False, True, max_err, where, float(f[where]), float(e[where]), exp_shape,
-                      exp_shape)
+    return Comparison(
+        False, True, max_err, where, float(f[where]), float(e[where]), exp_shape, exp_shape
+    )
 
 
 def close(a: torch.Tensor | None, b: torch.Tensor, *, atol: float, rtol: float) -> bool:

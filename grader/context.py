@@ -152,8 +152,13 @@ class GradingContext:
         memo[key] = outcome
         return outcome
 
-    def require(self, outcome: ProbeOutcome, doing: str, *, near_secrets: bool = False,
-                ) -> ProbeOutcome:
+    def require(
+        self,
+        outcome: ProbeOutcome,
+        doing: str,
+        *,
+        near_secrets: bool = False,
+    ) -> ProbeOutcome:
         """Return ``outcome`` when the probe returned normally; otherwise end the check.
 
         ``doing`` completes the sentence "while ...", e.g. "building BERT()". ``near_secrets``:
@@ -192,8 +197,10 @@ class GradingContext:
             lines.append(f"  {m.group(1)}:{m.group(2)}: {source}"[:200])
         status = CheckStatus.TODO if err.todo else CheckStatus.ERROR
         what = "reached an unfilled TODO" if err.todo else f"raised {etype}"
-        msg = (f"Your code {what} while {doing}. (The error text is not shown for this check "
-               "because it runs next to hidden material; run the file yourself to see it.)")
+        msg = (
+            f"Your code {what} while {doing}. (The error text is not shown for this check "
+            "because it runs next to hidden material; run the file yourself to see it.)"
+        )
         if lines:
             msg += "\nWhere (your files, innermost last):\n" + "\n".join(lines)
         return Verdict(status, msg, details={"error_type": etype})

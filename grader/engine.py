@@ -51,8 +51,11 @@ def environment(sandbox: Sandbox, seed: int) -> Environment:
 
 def _run_check(spec: CheckSpec, ctx: GradingContext) -> CheckResult:
     t0 = time.perf_counter()
-    blocked = [d for d in spec.depends if ctx.results.get(d) is None
-               or ctx.results[d].status != CheckStatus.PASSED]
+    blocked = [
+        d
+        for d in spec.depends
+        if ctx.results.get(d) is None or ctx.results[d].status != CheckStatus.PASSED
+    ]
     if blocked:
         titles = [ctx.results[d].title if d in ctx.results else d for d in blocked]
         verdict = Verdict.skipped(f"Not run: it needs '{titles[0]}' to pass first.")
@@ -144,11 +147,17 @@ def grade_submission(
                 if check_id in ctx.results:
                     ctx.results[check_id].hidden = True
     score = round(sum(i.points for i in items), 4)
-    unfinished = [c for c in ctx.results.values()
-                  if c.status in (CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.OOM)]
+    unfinished = [
+        c
+        for c in ctx.results.values()
+        if c.status in (CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.OOM)
+    ]
     status = SubmissionStatus.PARTIAL if unfinished else SubmissionStatus.GRADED
-    failed = [c.title for c in ctx.results.values() if c.status != CheckStatus.PASSED
-              and c.status != CheckStatus.SKIPPED]
+    failed = [
+        c.title
+        for c in ctx.results.values()
+        if c.status != CheckStatus.PASSED and c.status != CheckStatus.SKIPPED
+    ]
     message = "all checks passed" if not failed else f"{len(failed)} check(s) not passed"
     ctx.timings.total_s = round(time.perf_counter() - t0, 4)
     return SubmissionResult(
@@ -174,8 +183,14 @@ def grade_submission(
 
 
 def empty_result(
-    *, assignment: Assignment, rubric: Rubric, student: str, status: SubmissionStatus,
-    message: str, source: str = "", warnings: list[str] | None = None,
+    *,
+    assignment: Assignment,
+    rubric: Rubric,
+    student: str,
+    status: SubmissionStatus,
+    message: str,
+    source: str = "",
+    warnings: list[str] | None = None,
 ) -> SubmissionResult:
     """A row for a submission that could not be graded at all (nothing usable, unsafe upload)."""
     items = score_items(rubric, {})

@@ -1,7 +1,7 @@
 """Gradescope mode: run the same grader inside Gradescope's autograder container.
 
-``run_autograder`` (installed as ``nlpgrade-gradescope``) reads ``/autograder/submission``, grades it
-with the bundled rubric and reference, and writes ``/autograder/results/results.json``.
+``run_autograder`` (installed as ``nlpgrade-gradescope``) reads ``/autograder/submission``,
+grades it with the bundled rubric and reference, and writes ``/autograder/results/results.json``.
 ``build_autograder_zip`` makes the zip an instructor uploads: ``setup.sh``, ``run_autograder`` and
 the grader's source (package, rubrics, reference) under ``source/``.
 """
@@ -58,15 +58,25 @@ def run_autograder(argv: list[str] | None = None) -> int:
     assignment = get_assignment(args.assignment)
     rubric = assignment.default_rubric()
     if args.profile:
-        rubric = rubric.model_copy(update={"settings": {**rubric.settings,
-                                                        "profile": args.profile}})
+        rubric = rubric.model_copy(
+            update={"settings": {**rubric.settings, "profile": args.profile}}
+        )
     with tempfile.TemporaryDirectory(prefix="nlpgrade-gs-") as tmp:
-        plan = RunPlan(assignment=assignment, rubric=rubric, sandbox=get_sandbox(args.sandbox),
-                       out_dir=Path(tmp), with_reference=assignment.reference_dir() is not None)
+        plan = RunPlan(
+            assignment=assignment,
+            rubric=rubric,
+            sandbox=get_sandbox(args.sandbox),
+            out_dir=Path(tmp),
+            with_reference=assignment.reference_dir() is not None,
+        )
         prepare_run(plan)
-        sub = stage_one(AUTOGRADER / "submission", Path(tmp) / "staging", student="submission",
-                        expected_files=assignment.required_files,
-                        optional_files=assignment.optional_files + assignment.framework_files)
+        sub = stage_one(
+            AUTOGRADER / "submission",
+            Path(tmp) / "staging",
+            student="submission",
+            expected_files=assignment.required_files,
+            optional_files=assignment.optional_files + assignment.framework_files,
+        )
         shared = SharedSessions()
         try:
             result = grade_one(sub, plan, shared)
@@ -84,13 +94,13 @@ def run_autograder(argv: list[str] | None = None) -> int:
     return 0
 
 
-def build_autograder_zip(dest: Path, assignment: str = "bert_pretrain",
-                         profile: str = "official", root: Path = REPO_ROOT) -> Path:
+def build_autograder_zip(
+    dest: Path, assignment: str = "bert_pretrain", profile: str = "official", root: Path = REPO_ROOT
+) -> Path:
     """Write the autograder zip an instructor uploads to Gradescope."""
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("setup.sh", SETUP_SH)
-        zf.writestr("run_autograder", RUN_AUTOGRADER.format(assignment=assignment,
-                                                            profile=profile))
+        zf.writestr("run_autograder", RUN_AUTOGRADER.format(assignment=assignment, profile=profile))
         for part in SOURCE_PARTS:
             path = root / part
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())

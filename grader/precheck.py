@@ -35,7 +35,7 @@ def precheck_rubric(assignment: Assignment, train: bool) -> Rubric:
 
 
 def visible_items(assignment: Assignment, rubric: Rubric) -> list[str]:
-    """Rubric items decided by reference-free checks only: precheck predicts their points exactly."""
+    """Rubric items decided by reference-free checks only: precheck predicts their points."""
     tiers = {spec.id: spec.tier for spec in assignment.checks}
     return [i.id for i in rubric.items if all(tiers.get(c) != "reference" for c in i.checks)]
 
@@ -46,19 +46,35 @@ def predicted_score(result: SubmissionResult, assignment: Assignment, rubric: Ru
     return sum(i.points for i in result.items if i.id in ids)
 
 
-def run_precheck(assignment: Assignment, folder: Path, scratch: Path, sandbox: Sandbox,
-                 console: Console | None = None, *, train: bool = True) -> SubmissionResult:
+def run_precheck(
+    assignment: Assignment,
+    folder: Path,
+    scratch: Path,
+    sandbox: Sandbox,
+    console: Console | None = None,
+    *,
+    train: bool = True,
+) -> SubmissionResult:
     """Stage ``folder`` and run the property checks on it."""
     rubric = precheck_rubric(assignment, train)
     if not sandbox.isolates and console is not None:
         console.print("[yellow]Note:[/] running your code without isolation (process backend).")
-    sub = stage_one(folder, scratch / "staging", student="you",
-                    expected_files=assignment.required_files,
-                    optional_files=assignment.optional_files + assignment.framework_files)
+    sub = stage_one(
+        folder,
+        scratch / "staging",
+        student="you",
+        expected_files=assignment.required_files,
+        optional_files=assignment.optional_files + assignment.framework_files,
+    )
     if sub.status != "ok" or sub.staged_dir is None:
-        return empty_result(assignment=assignment, rubric=rubric, student="you",
-                            status=SubmissionStatus.NO_SUBMISSION, message=sub.message,
-                            warnings=list(sub.problems))
+        return empty_result(
+            assignment=assignment,
+            rubric=rubric,
+            student="you",
+            status=SubmissionStatus.NO_SUBMISSION,
+            message=sub.message,
+            warnings=list(sub.problems),
+        )
     prepared = assignment.prepare(rubric, with_reference=False)
     t0 = time.perf_counter()
 
@@ -70,11 +86,19 @@ def run_precheck(assignment: Assignment, folder: Path, scratch: Path, sandbox: S
     if console is not None:
         console.print(f"[bold]{assignment.title}[/] — checking {folder}")
     result = grade_submission(
-        assignment=assignment, rubric=rubric, prepared=prepared, sandbox=sandbox,
-        student="you", submission_dir=sub.staged_dir, files=sub.files,
-        submission_hash=sub.submission_hash, with_reference=False,
-        tiers=("file", "property", "reference"), on_check=progress,
-        extra_checks=("info.own_training",) if train else ())
+        assignment=assignment,
+        rubric=rubric,
+        prepared=prepared,
+        sandbox=sandbox,
+        student="you",
+        submission_dir=sub.staged_dir,
+        files=sub.files,
+        submission_hash=sub.submission_hash,
+        with_reference=False,
+        tiers=("file", "property", "reference"),
+        on_check=progress,
+        extra_checks=("info.own_training",) if train else (),
+    )
     result.warnings = list(sub.problems) + result.warnings
     result.timings.total_s = round(time.perf_counter() - t0, 3)
     return result
@@ -100,12 +124,12 @@ def print_checklist(console: Console, result: SubmissionResult, assignment: Assi
             ok = all(c.status == CheckStatus.PASSED for c in ran)
             icon, colour = ("?", "cyan") if ok else ("✘", "red")
             pts = f"? / {item.max_points:g}"
-        names = ", ".join(
-            f"{ICONS[c.status][0]} {c.id}" for c in checks if c is not None) or "-"
+        names = ", ".join(f"{ICONS[c.status][0]} {c.id}" for c in checks if c is not None) or "-"
         table.add_row(Text(icon, style=colour), item.title, pts, names)
     console.print(table)
-    problems = [c for c in result.checks
-                if c.status not in (CheckStatus.PASSED, CheckStatus.SKIPPED)]
+    problems = [
+        c for c in result.checks if c.status not in (CheckStatus.PASSED, CheckStatus.SKIPPED)
+    ]
     for c in problems:
         icon, colour = ICONS[c.status]
         console.print(f"\n[{colour}]{icon} {c.title}[/] [dim]({c.id}, {c.status.value})[/]")
@@ -119,6 +143,7 @@ def print_checklist(console: Console, result: SubmissionResult, assignment: Assi
     console.print(
         f"\nPredicted for the parts precheck can decide: [bold]{predicted:g} / {possible:g}[/]. "
         f"Items marked ? (up to {result.max_score - possible:g} points) are decided when your "
-        "instructor grades with the reference solution.")
+        "instructor grades with the reference solution."
+    )
     if not problems:
         console.print("[green]Everything precheck can test passes.[/]")

@@ -1,4 +1,4 @@
-"""The result model: one pydantic record per graded submission, the single source every exporter reads."""
+"""The result model: one pydantic record per graded submission, read by every exporter."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ class CheckResult(BaseModel):
     status: CheckStatus
     score: float = Field(ge=0.0, le=1.0, default=0.0)  # fraction of the check earned
     message: str = ""  # what was expected, what was found, where to look
-    details: dict[str, Any] = Field(default_factory=dict)  # numbers behind the message (max error, index)
+    details: dict[str, Any] = Field(
+        default_factory=dict
+    )  # numbers behind the message (max error, index)
     hidden: bool = False  # hidden checks tell the student only that they failed
     duration_s: float = 0.0
     evidence: str = ""  # e.g. the loss the student's own script printed (never used for the score)

@@ -50,8 +50,12 @@ def load_zoo(assignment: str, root: Path = REPO_ROOT) -> Zoo:
         return Zoo.model_validate(tomllib.load(fh))
 
 
-def build_class(zoo: Zoo, dest: Path, only: list[str] | None = None, root: Path = REPO_ROOT,
-                ) -> None:
+def build_class(
+    zoo: Zoo,
+    dest: Path,
+    only: list[str] | None = None,
+    root: Path = REPO_ROOT,
+) -> None:
     """Lay out the zoo as a class folder (one sub-folder per case) under ``dest``."""
     for name, case in zoo.cases.items():
         if only and name not in only:
@@ -83,23 +87,33 @@ def mismatches(zoo: Zoo, results: list[SubmissionResult]) -> dict[str, list[str]
     return problems
 
 
-def grade_zoo(assignment_name: str, *, sandbox: str = "auto", jobs: int = 2,
-              only: list[str] | None = None, out_dir: Path | None = None,
-              ) -> tuple[Zoo, list[SubmissionResult]]:
+def grade_zoo(
+    assignment_name: str,
+    *,
+    sandbox: str = "auto",
+    jobs: int = 2,
+    only: list[str] | None = None,
+    out_dir: Path | None = None,
+) -> tuple[Zoo, list[SubmissionResult]]:
     """Grade every zoo case of ``assignment_name`` in one class run."""
     assignment = get_assignment(assignment_name)
     zoo = load_zoo(assignment_name)
     rubric = assignment.default_rubric()
     if zoo.profile:
-        rubric = rubric.model_copy(update={"settings": {**rubric.settings,
-                                                        "profile": zoo.profile}})
+        rubric = rubric.model_copy(update={"settings": {**rubric.settings, "profile": zoo.profile}})
     with tempfile.TemporaryDirectory(prefix="nlpgrade-zoo-") as tmp:
         class_dir = Path(tmp) / "class"
         class_dir.mkdir()
         build_class(zoo, class_dir, only)
-        plan = RunPlan(assignment=assignment, rubric=rubric, sandbox=get_sandbox(sandbox),
-                       out_dir=out_dir or Path(tmp) / "out", jobs=jobs, use_cache=False,
-                       with_reference=True)
+        plan = RunPlan(
+            assignment=assignment,
+            rubric=rubric,
+            sandbox=get_sandbox(sandbox),
+            out_dir=out_dir or Path(tmp) / "out",
+            jobs=jobs,
+            use_cache=False,
+            with_reference=True,
+        )
         prepare_run(plan)
         results = grade_all(intake(class_dir, plan), plan)
     return zoo, results
@@ -110,9 +124,13 @@ def run_self_test(args: argparse.Namespace, console: Console) -> int:
     names = [args.assignment] if args.assignment else []
     failed = False
     for name in names:
-        zoo, results = grade_zoo(name, sandbox=args.sandbox, jobs=args.jobs or 2,
-                                 only=list(args.only) or None,
-                                 out_dir=args.out / "self-test" / name)
+        zoo, results = grade_zoo(
+            name,
+            sandbox=args.sandbox,
+            jobs=args.jobs or 2,
+            only=list(args.only) or None,
+            out_dir=args.out / "self-test" / name,
+        )
         problems = mismatches(zoo, results)
         table = Table(title=f"self-test: {name}")
         for col in ("case", "score", "expected", "verdict"):
@@ -120,8 +138,12 @@ def run_self_test(args: argparse.Namespace, console: Console) -> int:
         for r in results:
             exp: Any = zoo.cases[r.student].score
             bad = problems.get(r.student)
-            table.add_row(r.student, f"{r.score:g}", f"{exp:g}",
-                          "[red]" + "; ".join(bad) + "[/]" if bad else "[green]ok[/]")
+            table.add_row(
+                r.student,
+                f"{r.score:g}",
+                f"{exp:g}",
+                "[red]" + "; ".join(bad) + "[/]" if bad else "[green]ok[/]",
+            )
         console.print(table)
         failed = failed or bool(problems)
     return 1 if failed else 0

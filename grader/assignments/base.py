@@ -6,7 +6,7 @@ distribution registered under the ``nlpgrade.assignments`` entry point) and prov
 - ``probes.py``: worker-side code run inside the sandbox (imports only stdlib, torch and
   ``nlpgrade_worker``); it returns raw outputs and never judges;
 - a ``CheckRegistry`` of trusted-side checks that judge those outputs;
-- ``prepare()``: build whatever a grading run needs besides the submission (kits, reference outputs);
+- ``prepare()``: build what a grading run needs besides the submission (kits, reference data);
 - ``session_spec()``: which files each kind of sandbox session mounts.
 
 The core (engine, CLI, exporters) knows nothing else about an assignment.
@@ -35,7 +35,7 @@ def reference_root() -> Path:
 
 
 def rubric_root() -> Path:
-    """Where default rubrics live (``$NLPGRADE_RUBRIC_ROOT``, the repo's ``rubrics/``, or packaged)."""
+    """Where default rubrics live: ``$NLPGRADE_RUBRIC_ROOT``, else the package's ``rubrics``."""
     if "NLPGRADE_RUBRIC_ROOT" in os.environ:
         return Path(os.environ["NLPGRADE_RUBRIC_ROOT"])
     repo = REPO_ROOT / "rubrics"

@@ -26,7 +26,7 @@ def solution_lines() -> set[str]:
     for path in sorted((ROOT / "reference").rglob("*.py")):
         inside = False
         lines = path.read_text().splitlines()
-        template = (ROOT / "student_template" / path.parent.name / path.name)
+        template = ROOT / "student_template" / path.parent.name / path.name
         whole_file_hidden = not template.exists()  # e.g. oracle.py: never handed out
         for line in lines:
             text = line.strip()
@@ -37,20 +37,32 @@ def solution_lines() -> set[str]:
                 inside = False
                 continue
             boilerplate = text.startswith(("#", "from ", "import ", "def ", "class ", '"""'))
-            if inside and len(text) >= 24 and not text.startswith("#"):
+            in_region = inside and len(text) >= 24 and not text.startswith("#")
+            if in_region or (whole_file_hidden and len(text) >= 40 and not boilerplate):
                 hidden.add(text)
-            elif whole_file_hidden and len(text) >= 40 and not boilerplate:
-                hidden.add(text)
-    public = "\n".join(p.read_text() for p in (ROOT / "student_template").rglob("*")
-                       if p.is_file())
+    public = "\n".join(p.read_text() for p in (ROOT / "student_template").rglob("*") if p.is_file())
     return {line for line in hidden if line not in public}  # what the handout states is public
 
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--wheel", "--sdist",
-                    "-o", str(out), str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--wheel",
+            "--sdist",
+            "-o",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     files: dict[str, dict[str, str]] = {"wheel": {}, "sdist": {}}
     (wheel,) = out.glob("*.whl")
     with zipfile.ZipFile(wheel) as zf:
@@ -74,25 +86,33 @@ def test_solution_lines_are_found_at_all() -> None:
 @pytest.mark.parametrize("kind", ["wheel", "sdist"])
 def test_no_reference_solution_inside(dists: dict[str, dict[str, str]], kind: str) -> None:
     hidden = solution_lines()
-    leaks = [(name, line) for name, text in dists[kind].items() for line in hidden
-             if line in text]
+    leaks = [(name, line) for name, text in dists[kind].items() for line in hidden if line in text]
     assert not leaks, leaks[:5]
 
 
 @pytest.mark.parametrize("kind", ["wheel", "sdist"])
 def test_no_instructor_only_paths(dists: dict[str, dict[str, str]], kind: str) -> None:
     names = list(dists[kind])
-    bad = [n for n in names if "/reference/" in f"/{n}" or "oracle" in n or "/tests/" in f"/{n}"
-           or "student_template" in n or "zoo" in n]
+    bad = [
+        n
+        for n in names
+        if "/reference/" in f"/{n}"
+        or "oracle" in n
+        or "/tests/" in f"/{n}"
+        or "student_template" in n
+        or "zoo" in n
+    ]
     assert not bad, bad
 
 
 def test_wheel_carries_what_precheck_needs(dists: dict[str, dict[str, str]]) -> None:
     names = set(dists["wheel"])
-    for needed in ("grader/rubrics/bert_pretrain.toml",
-                   "grader/assignments/bert_pretrain/probes.py",
-                   "grader/assignments/bert_pretrain/framework/config.py",
-                   "grader/assignments/bert_pretrain/data/tang_song_verse.txt",
-                   "grader/worker/__init__.py",
-                   "grader/exporters/gradescope_results.schema.json"):
+    for needed in (
+        "grader/rubrics/bert_pretrain.toml",
+        "grader/assignments/bert_pretrain/probes.py",
+        "grader/assignments/bert_pretrain/framework/config.py",
+        "grader/assignments/bert_pretrain/data/tang_song_verse.txt",
+        "grader/worker/__init__.py",
+        "grader/exporters/gradescope_results.schema.json",
+    ):
         assert needed in names, needed

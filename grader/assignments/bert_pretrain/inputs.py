@@ -18,7 +18,7 @@ EXTRA_PADS = 3
 
 
 def forward_inputs(vocab_size: int, max_pred: int, seed: int = 1) -> dict[str, torch.Tensor]:
-    """A batch of 4 sequences ``[CLS] A [SEP] B [SEP]`` plus its [PAD]-extended and altered twins."""
+    """4 sequences ``[CLS] A [SEP] B [SEP]`` plus their [PAD]-extended and altered twins."""
     gen = torch.Generator().manual_seed(seed)
     width = max(LENGTHS)
     ids = torch.zeros(len(LENGTHS), width, dtype=torch.long)
@@ -105,18 +105,24 @@ def expected_state_dict(cfg: dict[str, int]) -> dict[str, list[int]]:
         keys[f"{p}pos_ffn.fc1.bias"] = [ff]
         keys[f"{p}pos_ffn.fc2.weight"] = [d, ff]
         keys[f"{p}pos_ffn.fc2.bias"] = [d]
-    keys.update({
-        "fc1.weight": [d, d], "fc1.bias": [d],
-        "classifier.weight": [2, d], "classifier.bias": [2],
-        "fc2.weight": [d, d], "fc2.bias": [d],
-        "norm.weight": [d], "norm.bias": [d],
-        "decoder.weight": [v, d],
-        "decoder_bias": [v],
-    })
+    keys.update(
+        {
+            "fc1.weight": [d, d],
+            "fc1.bias": [d],
+            "classifier.weight": [2, d],
+            "classifier.bias": [2],
+            "fc2.weight": [d, d],
+            "fc2.bias": [d],
+            "norm.weight": [d],
+            "norm.bias": [d],
+            "decoder.weight": [v, d],
+            "decoder_bias": [v],
+        }
+    )
     return keys
 
 
 def encoder_layer_weights(full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The weights of ``layers.0`` renamed for a standalone ``EncoderLayer``."""
     prefix = "layers.0."
-    return {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in full.items() if k.startswith(prefix)}

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 PROBE_LIMITS = Limits(wall_s=20, cpu_s=40, memory_mb=3072)  # probes take < 1 s in small
 TRAIN_LIMITS = Limits(wall_s=120, cpu_s=240, memory_mb=3072)  # the subset epoch: ~8 s
 EVAL_LIMITS = Limits(wall_s=120, cpu_s=240, memory_mb=4096)  # official-size eval: ~15 s
-LOOP_MARGIN = 1.0
-CALIBRATION_VERSION = 2  # bump when the calibrated quantity changes  # a correct loop lands within this of the reference's loss on the fixed subset
+LOOP_MARGIN = 1.0  # a correct loop lands within this of the reference's loss on the fixed subset
+CALIBRATION_VERSION = 2  # bump when the calibrated quantity changes
 
 
 @dataclass
@@ -62,16 +62,22 @@ class BertPretrain(Assignment):
     name: ClassVar[str] = "bert_pretrain"
     title: ClassVar[str] = "CS310 Assignment 6: BERT Pretraining"
     required_files: ClassVar[tuple[str, ...]] = ("model.py", "train.py", "bert_model.pt")
-    framework_files: ClassVar[tuple[str, ...]] = ("config.py", "vocab.py", "batchify.py",
-                                                  "vocab.txt")
+    framework_files: ClassVar[tuple[str, ...]] = (
+        "config.py",
+        "vocab.py",
+        "batchify.py",
+        "vocab.txt",
+    )
     checks = registry
 
     def prepare(self, rubric: Rubric, *, with_reference: bool) -> Prepared:
         """Build the probe kit (small) and the checkpoint kit (the rubric's profile)."""
         corpus = rubric.setting("corpus", "")
         vocab = rubric.setting("vocab", "")
-        kw = {"corpus": Path(str(corpus)) if corpus else None,
-              "vocab": Path(str(vocab)) if vocab else None}
+        kw = {
+            "corpus": Path(str(corpus)) if corpus else None,
+            "vocab": Path(str(vocab)) if vocab else None,
+        }
         probe_kit = build_kit(str(rubric.setting("probe_profile", "small")), **kw)
         ck_profile = str(rubric.setting("profile", "official"))
         ck_kit = probe_kit if ck_profile == probe_kit.profile else build_kit(ck_profile, **kw)
@@ -116,23 +122,38 @@ class BertPretrain(Assignment):
             ref = self.reference_dir()
             assert ref is not None
             shared = SharedSessions()
-            ctx = GradingContext(assignment=self, rubric=plan.rubric, prepared=prepared,
-                                 sandbox=plan.sandbox, student="__reference__", submission_dir=ref,
-                                 files={}, with_reference=True, shared=shared)
+            ctx = GradingContext(
+                assignment=self,
+                rubric=plan.rubric,
+                prepared=prepared,
+                sandbox=plan.sandbox,
+                student="__reference__",
+                submission_dir=ref,
+                files={},
+                with_reference=True,
+                shared=shared,
+            )
             try:
-                out = ctx.probe("train", {"model": "own"}, session="reference",
-                                limits=TRAIN_LIMITS)
+                out = ctx.probe("train", {"model": "own"}, session="reference", limits=TRAIN_LIMITS)
                 if out.status != "ok" or out.error is not None or "bert_model.pt" not in out.files:
-                    raise RuntimeError(f"the reference training run failed: {out.message} "
-                                       f"{out.error.message if out.error else ''}")
+                    raise RuntimeError(
+                        f"the reference training run failed: {out.message} "
+                        f"{out.error.message if out.error else ''}"
+                    )
                 state = load_state_dict(out.files["bert_model.pt"], max_bytes=64 << 20)
-                losses = trusted_loss(ctx, {k: state[k] for k in prepared.probe_shapes
-                                            if not k.endswith(".pe")}, "reference")
+                losses = trusted_loss(
+                    ctx,
+                    {k: state[k] for k in prepared.probe_shapes if not k.endswith(".pe")},
+                    "reference",
+                )
             finally:
                 ctx.close()
                 shared.close()
-            prepared.calibration = {**losses, "kit": prepared.probe_kit.hash,
-                                    "batches": prepared.n_train_batches}
+            prepared.calibration = {
+                **losses,
+                "kit": prepared.probe_kit.hash,
+                "batches": prepared.n_train_batches,
+            }
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(prepared.calibration, indent=2))
@@ -152,5 +173,10 @@ class BertPretrain(Assignment):
             if prepared.reference_model_dir is None:
                 raise RuntimeError("the reference model is not available here")
             extra["/reference_model"] = prepared.reference_model_dir
-        return SandboxSpec(submission_dir=sub, kit_dir=kit.dir, probe_module=self.probe_module,
-                           extra_ro=extra, limits=PROBE_LIMITS)
+        return SandboxSpec(
+            submission_dir=sub,
+            kit_dir=kit.dir,
+            probe_module=self.probe_module,
+            extra_ro=extra,
+            limits=PROBE_LIMITS,
+        )

@@ -18,7 +18,9 @@ WEIGHT_PREFIX = "w."
 
 
 def _weights(ctx: ProbeContext) -> dict[str, torch.Tensor]:
-    return {k[len(WEIGHT_PREFIX):]: v for k, v in ctx.inputs.items() if k.startswith(WEIGHT_PREFIX)}
+    return {
+        k[len(WEIGHT_PREFIX) :]: v for k, v in ctx.inputs.items() if k.startswith(WEIGHT_PREFIX)
+    }
 
 
 def _load(module: torch.nn.Module, weights: dict[str, torch.Tensor]) -> dict[str, list[str]]:
@@ -59,8 +61,19 @@ def inspect(ctx: ProbeContext) -> None:
     facts: dict[str, Any] = {
         "config": {
             name: getattr(config, name, None)
-            for name in ("MAX_LEN", "MAX_PRED", "VOCAB_SIZE", "BATCH_SIZE", "n_layers", "n_heads",
-                         "d_model", "d_ff", "d_k", "d_v", "n_segments")
+            for name in (
+                "MAX_LEN",
+                "MAX_PRED",
+                "VOCAB_SIZE",
+                "BATCH_SIZE",
+                "n_layers",
+                "n_heads",
+                "d_model",
+                "d_ff",
+                "d_k",
+                "d_v",
+                "n_segments",
+            )
         }
     }
     model_mod = ctx.import_student("model")
@@ -91,7 +104,7 @@ def inspect(ctx: ProbeContext) -> None:
 
 @probe("encoder_layer")
 def encoder_layer(ctx: ProbeContext) -> None:
-    """Run one ``EncoderLayer`` on the parent's input ``x`` with a [PAD]-key mask from ``input_ids``."""
+    """Run one ``EncoderLayer`` on ``x`` with a [PAD]-key mask built from ``input_ids``."""
     model_mod = ctx.import_student("model")
     layer = model_mod.EncoderLayer()
     load_report = _load(layer, _weights(ctx))
@@ -104,13 +117,19 @@ def encoder_layer(ctx: ProbeContext) -> None:
         ctx.emit({"returned": type(result).__name__, "load": load_report})
         return
     enc_outputs, attn = result
-    ctx.emit({"returned": "tuple", "load": load_report},
-             {"enc_outputs": enc_outputs.detach(), "attn": attn.detach()})
+    ctx.emit(
+        {"returned": "tuple", "load": load_report},
+        {"enc_outputs": enc_outputs.detach(), "attn": attn.detach()},
+    )
 
 
-def _forward(model: torch.nn.Module, ids: torch.Tensor, seg: torch.Tensor, pos: torch.Tensor,
-             ) -> tuple[Any, dict[str, torch.Tensor]]:
-    """Call ``model`` and capture the last encoder layer's output and the first layer's attention."""
+def _forward(
+    model: torch.nn.Module,
+    ids: torch.Tensor,
+    seg: torch.Tensor,
+    pos: torch.Tensor,
+) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Call ``model``; capture the last encoder layer's output and the first one's attention."""
     captured: dict[str, torch.Tensor] = {}
 
     def last_hook(_m: torch.nn.Module, _i: Any, out: Any) -> None:
@@ -120,8 +139,10 @@ def _forward(model: torch.nn.Module, ids: torch.Tensor, seg: torch.Tensor, pos: 
         if isinstance(out, tuple) and len(out) > 1 and isinstance(out[1], torch.Tensor):
             captured["attn0"] = out[1].detach()
 
-    handles = [model.layers[-1].register_forward_hook(last_hook),
-               model.layers[0].register_forward_hook(first_hook)]
+    handles = [
+        model.layers[-1].register_forward_hook(last_hook),
+        model.layers[0].register_forward_hook(first_hook),
+    ]
     try:
         with torch.no_grad():
             result = model(ids, seg, pos)
@@ -140,7 +161,7 @@ def _mlm_head(model: Any, gathered: torch.Tensor, order: str, bias: bool) -> tor
 
 @probe("bert_forward")
 def bert_forward(ctx: ProbeContext) -> None:
-    """Run ``BERT.forward`` on the main batch and on its [PAD]-extended and last-token-changed variants.
+    """Run ``BERT.forward`` on the batch and its [PAD]-extended and last-token-changed twins.
 
     Besides the logits it emits what the student's own heads give on the captured last hidden
     state, so the parent can check the gather and the NSP head without a reference.
@@ -169,7 +190,9 @@ def bert_forward(ctx: ProbeContext) -> None:
         with torch.no_grad():
             for name, fn in {
                 "nsp_expected": lambda: model.classifier(model.activ1(model.fc1(hidden[:, 0]))),
-                "nsp_last_position": lambda: model.classifier(model.activ1(model.fc1(hidden[:, -1]))),
+                "nsp_last_position": lambda: model.classifier(
+                    model.activ1(model.fc1(hidden[:, -1]))
+                ),
                 "nsp_no_tanh": lambda: model.classifier(model.fc1(hidden[:, 0])),
                 "mlm_expected": lambda: _mlm_head(model, gathered, "course", True),
                 "mlm_norm_first": lambda: _mlm_head(model, gathered, "swapped", True),
@@ -183,8 +206,9 @@ def bert_forward(ctx: ProbeContext) -> None:
         if f"{variant}.input_ids" not in inp:
             continue
         try:
-            res, cap_v = _forward(model, inp[f"{variant}.input_ids"], inp[f"{variant}.segment_ids"],
-                                  inp["masked_pos"])
+            res, cap_v = _forward(
+                model, inp[f"{variant}.input_ids"], inp[f"{variant}.segment_ids"], inp["masked_pos"]
+            )
             out[f"{variant}.logits_lm"] = res[0].detach()
             out[f"{variant}.logits_clsf"] = res[1].detach()
             for key, value in cap_v.items():
@@ -200,8 +224,9 @@ def _course_loss(model: Any, batches: list[dict[str, torch.Tensor]]) -> dict[str
     lm, lm_real, clsf = [], [], []
     with torch.no_grad():
         for batch in batches:
-            logits_lm, logits_clsf = model(batch["input_ids"], batch["segment_ids"],
-                                           batch["masked_pos"])
+            logits_lm, logits_clsf = model(
+                batch["input_ids"], batch["segment_ids"], batch["masked_pos"]
+            )
             lm.append(float(criterion(logits_lm.transpose(1, 2), batch["masked_tokens"])))
             lm_real.append(float(real_only(logits_lm.transpose(1, 2), batch["masked_tokens"])))
             clsf.append(float(criterion(logits_clsf, batch["is_next"])))
@@ -243,7 +268,7 @@ def train(ctx: ProbeContext) -> None:
 
     With ``params["model"] == "reference"`` the reference ``model.py`` (mounted at
     ``/reference_model``) is imported instead of the student's, to judge the loop alone. The
-    model's initial parameters are captured when ``BERT()`` is built, to see which ones training moved.
+    model's initial parameters are captured when ``BERT()`` is built, to see what training moved.
     """
     if ctx.params.get("model") == "reference":
         ctx.import_student("config")  # puts the kit first on sys.path for `from config import *`
