@@ -595,6 +595,22 @@ def train_loop(ctx: GradingContext) -> Verdict:
     return copy.deepcopy(ctx.shared.values[key])
 
 
+def _compare_with_reference_loop(
+    state: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]
+) -> dict[str, Any]:
+    """For information: how far the loop's parameters are from the reference loop's (same model,
+    same batches). Equal means the same loop; different is allowed (another loss formulation)."""
+    if not reference:
+        return {}
+    diffs = [
+        float((state[k].double() - v.double()).abs().max())
+        for k, v in reference.items()
+        if k in state and state[k].shape == v.shape
+    ]
+    worst = max(diffs) if diffs else float("inf")
+    return {"max_diff_vs_reference_loop": worst, "same_as_reference_loop": worst <= 1e-6}
+
+
 def _judge_loop(ctx: GradingContext) -> Verdict:
     from grader.safeload import CheckpointError, load_state_dict
 
@@ -678,9 +694,16 @@ def _judge_loop(ctx: GradingContext) -> Verdict:
             details=details,
             evidence=evidence,
         )
+    same = _compare_with_reference_loop(state, prepared.reference_loop_state)
+    details.update(same)
+    note = (
+        " Your loop reproduces the reference loop's parameters exactly."
+        if same.get("same_as_reference_loop")
+        else " (Your loop's parameters differ from the reference loop's; that is allowed.)"
+    )
     return Verdict(
         CheckStatus.PASSED,
-        f"loss {losses['loss_real']:.2f} ≤ {threshold:.2f}",
+        f"loss {losses['loss_real']:.2f} ≤ {threshold:.2f}.{note}",
         details=details,
         evidence=evidence,
     )

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from safetensors.torch import load_file, save_file
+
 from grader.assignments.base import Assignment
 from grader.assignments.bert_pretrain import inputs as probe_inputs
 from grader.assignments.bert_pretrain.checks import registry
@@ -45,6 +47,7 @@ class Prepared:
     train_limits: Limits = TRAIN_LIMITS
     eval_limits: Limits = EVAL_LIMITS
     calibration: dict[str, Any] = field(default_factory=dict)
+    reference_loop_state: dict[str, Any] = field(default_factory=dict)  # ref loop + ref model
 
     @property
     def kit_hash(self) -> str:
@@ -114,10 +117,12 @@ class BertPretrain(Assignment):
         from grader.safeload import load_state_dict
 
         prepared: Prepared = plan.prepared
-        name = f"{prepared.probe_kit.hash}-v{CALIBRATION_VERSION}.json"
-        path = default_cache_dir().parent / "calibration" / name
-        if path.is_file():
+        name = f"{prepared.probe_kit.hash}-v{CALIBRATION_VERSION}"
+        path = default_cache_dir().parent / "calibration" / f"{name}.json"
+        weights = path.with_suffix(".safetensors")
+        if path.is_file() and weights.is_file():
             prepared.calibration = json.loads(path.read_text())
+            prepared.reference_loop_state = load_file(weights)
         else:
             ref = self.reference_dir()
             assert ref is not None
@@ -154,8 +159,15 @@ class BertPretrain(Assignment):
                 "kit": prepared.probe_kit.hash,
                 "batches": prepared.n_train_batches,
             }
+            prepared.reference_loop_state = {
+                k: v.clone().contiguous()
+                for k, v in state.items()
+                if k in prepared.probe_shapes and k != "decoder.weight" and not k.endswith(".pe")
+            }
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            save_file(prepared.reference_loop_state, str(tmp))
+            tmp.replace(weights)
             tmp.write_text(json.dumps(prepared.calibration, indent=2))
             tmp.replace(path)
         prepared.loop_threshold = round(prepared.calibration["loss_real"] + LOOP_MARGIN, 2)
