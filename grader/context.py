@@ -146,7 +146,7 @@ class GradingContext:
         start_cost = sess.stats.get("worker_start_s", 0.0) - starts_before
         self.timings.worker_start_s += start_cost
         if shared:
-            self.timings.reference_s += elapsed
+            self.timings.reference_s += elapsed - start_cost
         else:
             self.timings.probes_s += elapsed - start_cost
         memo[key] = outcome

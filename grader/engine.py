@@ -126,7 +126,9 @@ def grade_submission(
         shared=shared,
         seed=seed,
     )
+    # File checks always run: they are cheap and their warnings matter even without points.
     wanted = set(rubric.check_ids) | set(extra_checks)
+    wanted |= {spec.id for spec in assignment.checks if spec.tier == "file"}
     try:
         for spec in assignment.checks:
             if spec.tier not in tiers:

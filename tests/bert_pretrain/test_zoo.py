@@ -86,3 +86,59 @@ def test_timeouts_and_oom_are_told_apart(graded: dict[str, SubmissionResult]) ->
     assert loop is not None and loop.status == CheckStatus.TIMEOUT
     assert bomb is not None and bomb.status == CheckStatus.OOM
     assert "wall-clock" in loop.message and "MiB" in bomb.message
+
+
+# Every message a check can give, read by a test: (case, check, status, a phrase of the message).
+MESSAGES = [
+    ("reference", "model.builds", "passed", "parameters"),
+    ("reference", "train.loop", "passed", "reproduces the reference loop"),
+    ("ok_ignore_pad_targets", "train.loop", "passed", "differ from the reference loop"),
+    ("reference", "checkpoint.loss", "passed", "without the zero-padded MLM targets"),
+    ("no_checkpoint", "files.present", "failed", "Missing: bert_model.pt"),
+    ("no_checkpoint", "checkpoint.loss", "failed", "was not submitted"),
+    ("untrained_checkpoint", "checkpoint.loss", "failed", "must be ≤ 10.0"),
+    ("no_save", "train.loop", "failed", "saved no bert_model.pt"),
+    ("renamed_fc2", "model.state_dict_keys", "failed", "unexpected 2: fc_mlm.weight"),
+    ("renamed_fc2", "bert.masked_gather", "failed", "Could not apply your own heads"),
+    ("renamed_fc2", "bert.matches_reference", "failed", "your model has no fc2.weight"),
+    ("logits_not_gathered", "bert.shapes", "failed", "gather the hidden states at masked_pos"),
+    ("template", "encoder_layer.shapes", "todo", "Not written yet"),
+    ("template", "bert.masked_gather", "skipped", "needs 'BERT.forward returns"),
+    ("no_tying", "bert.weight_tying", "failed", "self.decoder.weight = self.embedding"),
+    ("causal_mask", "bert.bidirectional", "failed", "never with a causal"),
+    ("no_pad_mask", "bert.pad_mask", "failed", "Appending 3 [PAD] tokens changed"),
+    ("gather_wrong_dim", "bert.masked_gather", "failed", "gathering along dim 1"),
+    ("no_decoder_bias", "bert.masked_gather", "failed", "without decoder_bias"),
+    ("gelu_norm_swapped", "bert.masked_gather", "failed", "LayerNorm applied before GELU"),
+    ("cls_last_position", "bert.nsp_head", "failed", "LAST position"),
+    ("no_tanh", "bert.nsp_head", "failed", "without tanh"),
+    ("ffn_skipped", "encoder_layer.matches_reference", "failed", "through self.pos_ffn"),
+    ("causal_mask", "bert.matches_reference", "failed", "With the reference's weights loaded"),
+    ("gather_dim0", "bert.shapes", "error", "Your code raised RuntimeError"),
+    ("loss_lm_only", "train.loop", "failed", "the NSP head gets no gradient"),
+    ("no_zero_grad", "train.loop", "failed", "optimizer.zero_grad()"),
+    ("logits_not_transposed", "train.loop", "error", "raised RuntimeError"),
+    ("hostile_exit", "bert.shapes", "error", "before returning a result"),
+    ("hostile_infinite_loop", "model.imports", "timeout", "wall-clock budget"),
+    ("hostile_memory_bomb", "model.imports", "oom", "MiB"),
+    ("hostile_pickle_checkpoint", "checkpoint.loss", "failed", "other than tensors"),
+    ("hostile_reads_secrets", "train.loop", "error", "error text is not shown"),
+]
+
+
+@pytest.mark.parametrize(("case", "check_id", "status", "needle"), MESSAGES,
+                         ids=[f"{c}-{k}" for c, k, _, _ in MESSAGES])
+def test_message(graded: dict[str, SubmissionResult], case: str, check_id: str, status: str,
+                 needle: str) -> None:
+    check = graded[case].check(check_id)
+    assert check is not None, f"{check_id} did not run for {case}"
+    assert check.status.value == status, check.message
+    assert needle in check.message, check.message
+
+
+def test_untrusted_checkpoint_path_is_flagged(graded: dict[str, SubmissionResult]) -> None:
+    result = graded["renamed_fc2"]
+    check = result.check("checkpoint.loss")
+    assert check is not None and check.details["path"] == "untrusted"
+    assert any("untrusted path" in f for f in result.integrity_flags)
+    assert any("untrusted path" in w for w in result.warnings)

@@ -396,13 +396,16 @@ def _reference_outcome(ctx: GradingContext, outcome: ProbeOutcome) -> ProbeOutco
 
 
 def _load_note(outcome: ProbeOutcome) -> str:
+    """What did not fit when the reference's weights were loaded into the student's model."""
     load = outcome.data.get("load", {})
     bits = []
-    missing = [k for k in load.get("missing", []) if not k.endswith(".pe")]  # buffers: not sent
-    if missing:
-        bits.append(f"your model has no {', '.join(missing[:4])}")
+    # load_state_dict's "unexpected" are framework weights the student's model has no place for;
+    # its "missing" are the student's own parameters the framework does not know (left random).
     if load.get("unexpected"):
-        bits.append(f"it has extra {', '.join(load['unexpected'][:4])}")
+        bits.append(f"your model has no {', '.join(sorted(load['unexpected'])[:4])}")
+    own = [k for k in load.get("missing", []) if not k.endswith(".pe")]  # buffers: not sent
+    if own:
+        bits.append(f"it has parameters the framework does not: {', '.join(sorted(own)[:4])}")
     return (" Note: " + "; ".join(bits) + ".") if bits else ""
 
 
