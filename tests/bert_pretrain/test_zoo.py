@@ -100,7 +100,7 @@ MESSAGES = [
     ("no_save", "train.loop", "failed", "saved no bert_model.pt"),
     ("renamed_fc2", "model.state_dict_keys", "failed", "unexpected 2: fc_mlm.weight"),
     ("renamed_fc2", "bert.masked_gather", "failed", "Could not apply your own heads"),
-    ("renamed_fc2", "bert.matches_reference", "failed", "your model has no fc2.weight"),
+    ("renamed_fc2", "bert.matches_reference", "failed", "your model has no fc2.bias, fc2.weight"),
     ("logits_not_gathered", "bert.shapes", "failed", "gather the hidden states at masked_pos"),
     ("template", "encoder_layer.shapes", "todo", "Not written yet"),
     ("template", "bert.masked_gather", "skipped", "needs 'BERT.forward returns"),
