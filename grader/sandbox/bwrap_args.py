@@ -133,14 +133,15 @@ def build_command(
     """The full ``bwrap ... -- python ...`` argv."""
     cmd = [bwrap, *NAMESPACES]
     cmd += ROOT_CAPS if root_mode else ["--unshare-user"]
+    size = ["--size", str(tmp_size_mb * 1024 * 1024)] if tmp_size_mb is not None else []
+    # /tmp first: binds that live under /tmp on the host (a venv in a CI clone under /tmp) are
+    # then mounted on top of the fresh tmpfs instead of being hidden by it.
+    cmd += [*size, "--perms", "1777", "--tmpfs", "/tmp"]
     cmd += mount_plan(spec, scratch).render()
     for hidden in hostpaths.installed_grader_dirs():
         cmd += ["--tmpfs", hidden]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
-    for tmp in ("/tmp", "/dev/shm"):  # writable by the probe (DataLoader workers need shm)
-        if tmp_size_mb is not None:
-            cmd += ["--size", str(tmp_size_mb * 1024 * 1024)]
-        cmd += ["--perms", "1777", "--tmpfs", tmp]
+    cmd += [*size, "--perms", "1777", "--tmpfs", "/dev/shm"]  # DataLoader workers need shm
     cmd += ["--chdir", "/scratch"]
     cmd += environment(spec.threads)
     return [*cmd, "--", *inner]
