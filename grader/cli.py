@@ -44,7 +44,9 @@ def grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grade", description="Grade a class of submissions.")
     p.add_argument("submissions", nargs="?", type=Path, help="folder of submissions")
     p.add_argument(
-        "--assignment", default="bert_pretrain", help="assignment plug-in (default: bert_pretrain)"
+        "--assignment",
+        default=None,
+        help="assignment plug-in (default: bert_pretrain; with --self-test: every zoo)",
     )
     p.add_argument(
         "--profile",
@@ -140,11 +142,13 @@ def grade_main(argv: list[str] | None = None) -> int:
     args = grade_parser().parse_args(argv)
     console = Console(stderr=False)
     if args.self_test:
+        args.out = args.out if args.out != Path("grading-out") else Path("grading-out-selftest")
         from grader.selftest import run_self_test
 
         return run_self_test(args, console)
     if args.submissions is None:
         grade_parser().error("SUBMISSIONS_DIR is required (or --self-test)")
+    args.assignment = args.assignment or "bert_pretrain"
     if not args.submissions.is_dir():
         console.print(f"[red]{args.submissions} is not a folder.[/]")
         return 2

@@ -50,6 +50,11 @@ def load_zoo(assignment: str, root: Path = REPO_ROOT) -> Zoo:
         return Zoo.model_validate(tomllib.load(fh))
 
 
+def zoo_assignments(root: Path = REPO_ROOT) -> list[str]:
+    """Assignments with a zoo (``tests/zoo/<name>/expected.toml``)."""
+    return sorted(p.parent.name for p in (root / "tests" / "zoo").glob("*/expected.toml"))
+
+
 def build_class(
     zoo: Zoo,
     dest: Path,
@@ -121,7 +126,7 @@ def grade_zoo(
 
 def run_self_test(args: argparse.Namespace, console: Console) -> int:
     """Grade every zoo; print a table; exit status 1 on any unexpected score."""
-    names = [args.assignment] if args.assignment else []
+    names = [args.assignment] if args.assignment else zoo_assignments()
     failed = False
     for name in names:
         zoo, results = grade_zoo(

@@ -46,3 +46,22 @@ def test_autograder_zip_layout(tmp_path: Path) -> None:
             "source/grader/cli.py"} <= names
     assert "--profile official" in run and "nlpgrade-gradescope" in run
     assert not any("__pycache__" in n for n in names)
+
+
+@pytest.mark.slow
+def test_self_test_cli_passes_and_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import selftest
+    from grader.cli import grade_main
+
+    args = ["--self-test", "--assignment", "bert_pretrain", "--out", str(tmp_path), "--only",
+            "reference", "no_tying", "template"]
+    assert grade_main(args) == 0
+    real = selftest.load_zoo
+
+    def wrong(name: str, root: Path = ROOT) -> selftest.Zoo:
+        zoo = real(name, root)
+        zoo.cases["no_tying"].score = 50.0  # a wrong expectation must fail the self-test
+        return zoo
+
+    monkeypatch.setattr(selftest, "load_zoo", wrong)
+    assert grade_main(args) == 1
