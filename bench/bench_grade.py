@@ -98,14 +98,19 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--sandbox", default="auto")
+    p.add_argument("--reverse", action="store_true", help="grade at --jobs 2 first (order check)")
     args = p.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         class_dir = Path(tmp) / "class"
         class_dir.mkdir()
         make_class(class_dir, args.n)
-        wall1, res1 = run(class_dir, Path(tmp) / "j1", 1, args.sandbox)
-        wall2, res2 = run(class_dir, Path(tmp) / "j2", 2, args.sandbox)
+        if args.reverse:
+            wall2, res2 = run(class_dir, Path(tmp) / "j2", 2, args.sandbox)
+            wall1, res1 = run(class_dir, Path(tmp) / "j1", 1, args.sandbox)
+        else:
+            wall1, res1 = run(class_dir, Path(tmp) / "j1", 1, args.sandbox)
+            wall2, res2 = run(class_dir, Path(tmp) / "j2", 2, args.sandbox)
     same = verdicts(res1) == verdicts(res2)
     table = Table(title=f"grade: {args.n} submissions, sandbox {get_sandbox(args.sandbox).name}")
     for col in (
