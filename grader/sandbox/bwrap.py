@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import hostpaths
 from .base import Sandbox, SandboxError, Worker, WorkerView
-from .bwrap_args import LIB, NAMESPACES, NOBODY, ROOT_CAPS, build_command
+from .bwrap_args import LIB, NAMESPACES, NOBODY, ROOT_CAPS, build_command, container_view
 from .cgroups import SessionCgroups
 from .models import SandboxSpec
 from .popen_worker import PopenWorker, worker_argv
@@ -102,14 +102,7 @@ class BwrapSandbox(Sandbox):
 
     def view(self, spec: SandboxSpec, dirs: SessionDirs) -> WorkerView:
         """Fixed in-sandbox paths."""
-        return WorkerView(
-            kit="/kit",
-            submission="/submission",
-            probe_module=f"{LIB}/probes/{spec.probe_module.resolve().name}",
-            scratch="/scratch",
-            lib=LIB,
-            extra={k: k for k in spec.extra_ro},
-        )
+        return container_view(spec)
 
     def _check_readable(self, spec: SandboxSpec) -> None:
         if not self.root_mode:

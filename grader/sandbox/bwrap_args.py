@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from . import hostpaths
+from .base import WorkerView
 from .models import SandboxSpec
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -145,3 +146,15 @@ def build_command(
     cmd += ["--chdir", "/scratch"]
     cmd += environment(spec.threads)
     return [*cmd, "--", *inner]
+
+
+def container_view(spec: SandboxSpec) -> WorkerView:
+    """The fixed in-sandbox paths shared by the bwrap and docker backends."""
+    return WorkerView(
+        kit="/kit",
+        submission="/submission",
+        probe_module=f"{LIB}/probes/{spec.probe_module.resolve().name}",
+        scratch="/scratch",
+        lib=LIB,
+        extra={k: k for k in spec.extra_ro},
+    )

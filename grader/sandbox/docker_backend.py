@@ -15,7 +15,7 @@ from typing import Any
 
 from . import hostpaths
 from .base import Sandbox, SandboxError, Worker, WorkerView
-from .bwrap_args import LIB
+from .bwrap_args import LIB, container_view
 from .cgroups import SessionCgroups, oom_kills_of_pid
 from .channel import Channel
 from .models import SandboxSpec
@@ -167,14 +167,7 @@ class DockerSandbox(Sandbox):
 
     def view(self, spec: SandboxSpec, dirs: SessionDirs) -> WorkerView:
         """Same in-container paths as bwrap."""
-        return WorkerView(
-            kit="/kit",
-            submission="/submission",
-            probe_module=f"{LIB}/probes/{spec.probe_module.resolve().name}",
-            scratch="/scratch",
-            lib=LIB,
-            extra={k: k for k in spec.extra_ro},
-        )
+        return container_view(spec)
 
     def launch(
         self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView, cgroups: SessionCgroups | None
