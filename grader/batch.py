@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import grader
 from grader.assignments.base import Assignment
 from grader.context import SharedSessions
 from grader.engine import empty_result, grade_submission
+from grader.exporters.common import safe_filename
 from grader.intake import IntakeLimits, SubmissionInput, discover
 from grader.results import SubmissionResult, SubmissionStatus
 from grader.rubric import Rubric
@@ -70,8 +70,8 @@ def cache_key(sub: SubmissionInput, plan: RunPlan) -> str:
 
 
 def result_path(out_dir: Path, student: str) -> Path:
-    """Where a student's full result model is stored."""
-    return out_dir / "results" / f"{student}.json"
+    """Where a student's full result model is stored (the exporters' own naming)."""
+    return out_dir / "results" / f"{safe_filename(student)}.json"
 
 
 def cached_result(sub: SubmissionInput, plan: RunPlan) -> SubmissionResult | None:
@@ -202,8 +202,3 @@ def intake(submissions_dir: Path, plan: RunPlan, only: Sequence[str] = ()) -> li
         wanted = set(only)
         subs = [s for s in subs if s.student in wanted]
     return subs
-
-
-def elapsed_since(t0: float) -> float:
-    """Seconds since ``t0`` (perf_counter)."""
-    return time.perf_counter() - t0

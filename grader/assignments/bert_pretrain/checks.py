@@ -531,7 +531,18 @@ def checkpoint_loss(ctx: GradingContext) -> Verdict:
         return Verdict.failed(f"bert_model.pt could not be used: {exc}")
     expected = prepared.checkpoint_shapes
     found = {k: list(v.shape) for k, v in state.items()}
-    if found == expected or {k: found.get(k) for k in expected} == expected:
+    wrong = [k for k in expected if k in found and found[k] != expected[k]]
+    if wrong:  # the framework's names with other sizes: trained in another configuration
+        k = wrong[0]
+        return Verdict.failed(
+            f"bert_model.pt has the framework's parameter names but other sizes: {k} is "
+            f"{found[k]}, the '{prepared.checkpoint_profile}' profile needs {expected[k]}. Train "
+            "with the course's config.py (and vocab.txt), or ask whether the class was graded "
+            "in another profile.",
+            wrong_shape=wrong[:10],
+            profile=prepared.checkpoint_profile,
+        )
+    if set(expected) <= set(found):
         losses = trusted_loss(
             ctx, {k: state[k] for k in expected if not k.endswith(".pe")}, "reference_checkpoint"
         )
