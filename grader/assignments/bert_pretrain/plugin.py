@@ -83,7 +83,9 @@ class BertPretrain(Assignment):
         }
         probe_kit = build_kit(str(rubric.setting("probe_profile", "small")), **kw)
         ck_profile = str(rubric.setting("profile", "official"))
-        ck_kit = probe_kit if ck_profile == probe_kit.profile else build_kit(ck_profile, **kw)
+        # Only the reference tier evaluates checkpoints: precheck never builds that kit.
+        same = ck_profile == probe_kit.profile or not with_reference
+        ck_kit = probe_kit if same else build_kit(ck_profile, **kw)
         ref_model_dir = None
         ref = self.reference_dir() if with_reference else None
         if ref is not None:
