@@ -95,6 +95,7 @@ def verdicts(results: list[SubmissionResult]) -> list[object]:
 
 
 def main() -> None:
+    """Run the benchmark and print its table."""
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--sandbox", default="auto")

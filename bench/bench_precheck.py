@@ -68,6 +68,7 @@ def bare(kit_dir: Path, student: Path) -> float:
 
 
 def main() -> None:
+    """Run the benchmark and print its table."""
     p = argparse.ArgumentParser()
     p.add_argument("--sandbox", default="auto")
     args = p.parse_args()

@@ -8,7 +8,7 @@ exception, timeout, out of memory) into a status and a student-readable message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -92,7 +92,7 @@ class CheckRegistry:
 
         return register
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[CheckSpec]:
         return iter(self._checks.values())
 
     def __getitem__(self, check_id: str) -> CheckSpec:

@@ -14,9 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader import __version__
 from grader.assignments import all_assignments, get_assignment
 from grader.batch import RunPlan, default_jobs, grade_all, intake, prepare_run
+from grader.intake import SubmissionInput
 from grader.results import SubmissionResult, SubmissionStatus
 from grader.rubric import Rubric, load_rubric
-from grader.sandbox import SandboxUnavailable, get_sandbox
+from grader.sandbox import Sandbox, SandboxUnavailable, get_sandbox
 
 
 def _rubric(assignment_name: str, path: str | None, profile: str | None) -> Rubric:
@@ -28,7 +29,7 @@ def _rubric(assignment_name: str, path: str | None, profile: str | None) -> Rubr
     return rubric
 
 
-def _sandbox(name: str, console: Console):
+def _sandbox(name: str, console: Console) -> Sandbox:
     try:
         sandbox = get_sandbox(name)
     except SandboxUnavailable as exc:
@@ -114,7 +115,7 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
             for i in range(jobs)
         ]
 
-        def on_start(slot: int, sub) -> None:
+        def on_start(slot: int, sub: SubmissionInput) -> None:
             progress.update(workers[slot % jobs], description=f"  grader {slot + 1}: {sub.student}")
 
         def on_done(result: SubmissionResult, cached: bool) -> None:

@@ -12,7 +12,7 @@ from rich.text import Text
 from grader.assignments.base import Assignment
 from grader.engine import empty_result, grade_submission
 from grader.intake import stage_one
-from grader.results import CheckStatus, SubmissionResult, SubmissionStatus
+from grader.results import CheckResult, CheckStatus, SubmissionResult, SubmissionStatus
 from grader.rubric import Rubric
 from grader.sandbox import Sandbox
 
@@ -78,7 +78,7 @@ def run_precheck(
     prepared = assignment.prepare(rubric, with_reference=False)
     t0 = time.perf_counter()
 
-    def progress(check) -> None:
+    def progress(check: CheckResult) -> None:
         if console is not None:
             icon, colour = ICONS[check.status]
             console.print(f"  [{colour}]{icon}[/] {check.title}", highlight=False)
