@@ -47,6 +47,12 @@ class ProbeContext:
         """The assignment kit (read-only)."""
         return self._kit
 
+    def extra(self, name: str) -> Path:
+        """Where the extra read-only dir the spec mounts as ``name`` is, in this backend."""
+        if name not in self._extra:
+            raise KeyError(f"no extra read-only dir mounted at {name!r}")
+        return Path(self._extra[name])
+
     def _set_path(self, extra_path: str | None) -> None:
         """Put the kit first, then the submission (then an extra dir) on ``sys.path``."""
         front = [str(self._kit), str(self._submission)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -233,10 +234,10 @@ def _course_loss(model: Any, batches: list[dict[str, torch.Tensor]]) -> dict[str
     return {"loss_lm": lm, "loss_lm_real": lm_real, "loss_clsf": clsf}
 
 
-def _eval_batches(limit: int | None) -> list[dict[str, torch.Tensor]]:
+def _eval_batches(kit: Path, limit: int | None) -> list[dict[str, torch.Tensor]]:
     from safetensors.torch import load_file
 
-    flat = load_file("/kit/eval_batches.safetensors")
+    flat = load_file(str(kit / "eval_batches.safetensors"))
     count = len({k.split(".")[0] for k in flat})
     count = count if limit is None else min(count, limit)
     names = ("input_ids", "segment_ids", "masked_tokens", "masked_pos", "is_next")
@@ -253,12 +254,12 @@ def eval_loss(ctx: ProbeContext) -> None:
     model_mod = ctx.import_student("model")
     model = model_mod.BERT()
     if ctx.params.get("source", "inputs") == "file":
-        state = torch.load("/submission/bert_model.pt", map_location="cpu", weights_only=True)
+        state = torch.load(ctx.submission / "bert_model.pt", map_location="cpu", weights_only=True)
         report = _load(model, {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
     else:
         report = _load(model, _weights(ctx))
     model.eval()
-    losses = _course_loss(model, _eval_batches(ctx.params.get("limit")))
+    losses = _course_loss(model, _eval_batches(ctx.kit, ctx.params.get("limit")))
     ctx.emit({"load": report, **losses})
 
 
@@ -272,7 +273,9 @@ def train(ctx: ProbeContext) -> None:
     """
     if ctx.params.get("model") == "reference":
         ctx.import_student("config")  # puts the kit first on sys.path for `from config import *`
-        spec = importlib.util.spec_from_file_location("model", "/reference_model/model.py")
+        spec = importlib.util.spec_from_file_location(
+            "model", ctx.extra("/reference_model") / "model.py"
+        )
         model_mod = importlib.util.module_from_spec(spec)
         sys.modules["model"] = model_mod  # train.py's `from model import ...` gets this one
         spec.loader.exec_module(model_mod)
