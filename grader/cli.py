@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader import __version__
 from grader.assignments import all_assignments, get_assignment
 from grader.batch import RunPlan, default_jobs, grade_all, intake, prepare_run
+from grader.exporters.stats import tally
 from grader.intake import SubmissionInput
 from grader.results import SubmissionResult, SubmissionStatus
 from grader.rubric import Rubric, load_rubric
@@ -101,7 +102,7 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
         f"[bold]{assignment.title}[/]: {len(subs)} submission(s), {jobs} grader(s), "
         f"sandbox {sandbox.name}, profile {rubric.setting('profile', '?')}"
     )
-    counts = {"full": 0, "partial credit": 0, "errored": 0, "cached": 0}
+    done: list[tuple[SubmissionResult, bool]] = []  # (result, from the cache), as they finish
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -119,14 +120,10 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
             progress.update(workers[slot % jobs], description=f"  grader {slot + 1}: {sub.student}")
 
         def on_done(result: SubmissionResult, cached: bool) -> None:
-            if cached:
-                counts["cached"] += 1
-            if result.status not in (SubmissionStatus.GRADED, SubmissionStatus.PARTIAL):
-                counts["errored"] += 1
-            elif result.score >= result.max_score:
-                counts["full"] += 1
-            else:
-                counts["partial credit"] += 1
+            done.append((result, cached))
+            counts = tally([r for r, _ in done])
+            if any(c for _, c in done):
+                counts["cached"] = sum(c for _, c in done)
             text = ", ".join(f"{k} {v}" for k, v in counts.items())
             progress.update(overall, advance=1, description=f"class ({text})")
 

@@ -87,6 +87,7 @@ def _run_check(spec: CheckSpec, ctx: GradingContext) -> CheckResult:
         details=verdict.details,
         duration_s=round(time.perf_counter() - t0, 4),
         evidence=verdict.evidence,
+        depends=list(spec.depends),
     )
 
 
@@ -154,7 +155,7 @@ def grade_submission(
         for c in ctx.results.values()
         if c.status in (CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.OOM)
     ]
-    status = SubmissionStatus.PARTIAL if unfinished else SubmissionStatus.GRADED
+    status = SubmissionStatus.INCOMPLETE if unfinished else SubmissionStatus.GRADED
     failed = [
         c.title
         for c in ctx.results.values()

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 
@@ -24,13 +24,37 @@ class CheckStatus(StrEnum):
 
 
 class SubmissionStatus(StrEnum):
-    """The outcome of a whole submission, for the gradebook's status column."""
+    """Whether grading reached a verdict on every check; the score says how well it went.
 
-    GRADED = "graded"  # every check ran (passing or failing)
-    PARTIAL = "partial"  # graded, but some checks could not run (timeouts, crashes, TODOs)
+    ``graded`` and ``incomplete`` rows have a score; :attr:`SubmissionResult.outcome` combines the
+    status with it ("zero", "partial credit", ...). A TODO left in the template is a verdict (the
+    code is not written), so the untouched template is ``graded`` with a zero; a syntax error makes
+    the checks crash, so it is ``incomplete`` with a zero.
+    """
+
+    GRADED = "graded"  # every check reached a verdict: passed, wrong answer, or not written (TODO)
+    INCOMPLETE = "incomplete"  # some checks could not finish: the code crashed, timed out or OOM
     NO_SUBMISSION = "no_submission"  # nothing gradable was found
     INVALID = "invalid"  # the upload itself is unusable (unsafe zip, too large, ...)
     GRADER_ERROR = "grader_error"  # the grader failed; the submission is not at fault
+
+
+class Band(StrEnum):
+    """How much of the score a row earned (``not_graded`` when there is no score at all)."""
+
+    FULL_MARKS = "full_marks"
+    PARTIAL_CREDIT = "partial_credit"
+    ZERO = "zero"
+    NOT_GRADED = "not_graded"
+
+
+UNFINISHED = ("error", "timeout", "oom")  # check statuses that make a submission incomplete
+UNFINISHED_WORDS = {"error": "crashed", "timeout": "timed out", "oom": "ran out of memory"}
+NOT_GRADED_WORDS = {
+    "no_submission": "no submission",
+    "invalid": "invalid upload",
+    "grader_error": "grader error",
+}
 
 
 class CheckResult(BaseModel):
@@ -48,6 +72,7 @@ class CheckResult(BaseModel):
     hidden: bool = False  # hidden checks tell the student only that they failed
     duration_s: float = 0.0
     evidence: str = ""  # e.g. the loss the student's own script printed (never used for the score)
+    depends: list[str] = Field(default_factory=list)  # checks that had to pass before this one
 
 
 class ItemResult(BaseModel):
@@ -89,7 +114,8 @@ class Environment(BaseModel):
 class SubmissionResult(BaseModel):
     """The full record of grading one submission."""
 
-    schema_version: Literal[1] = 1
+    # 2: status "partial" became "incomplete"; computed "band" and "outcome" were added.
+    schema_version: Literal[2] = 2
     student: str
     assignment: str
     profile: str
@@ -111,6 +137,34 @@ class SubmissionResult(BaseModel):
     environment: Environment | None = None
     timings: Timings = Field(default_factory=Timings)
     graded_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def band(self) -> Band:
+        """Full marks, partial credit or zero for a scored row; ``not_graded`` otherwise."""
+        if self.status not in (SubmissionStatus.GRADED, SubmissionStatus.INCOMPLETE):
+            return Band.NOT_GRADED
+        if self.max_score > 0 and self.score >= self.max_score:
+            return Band.FULL_MARKS
+        return Band.PARTIAL_CREDIT if self.score > 0 else Band.ZERO
+
+    def unfinished(self) -> dict[str, int]:
+        """How many checks could not finish, by status (``error``, ``timeout``, ``oom``)."""
+        counts = {s: sum(c.status.value == s for c in self.checks) for s in UNFINISHED}
+        return {s: n for s, n in counts.items() if n}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outcome(self) -> str:
+        """What happened, in words: ``zero; could not finish (3 crashed)``, ``no submission``."""
+        if self.band == Band.NOT_GRADED:
+            return NOT_GRADED_WORDS.get(self.status.value, self.status.value)
+        words = self.band.value.replace("_", " ")
+        unfinished = self.unfinished()
+        if self.status == SubmissionStatus.INCOMPLETE:
+            why = ", ".join(f"{n} {UNFINISHED_WORDS[s]}" for s, n in unfinished.items())
+            words += f"; could not finish ({why or 'some checks did not run'})"
+        return words
 
     def check(self, check_id: str) -> CheckResult | None:
         """The result of one check by id, or None when it did not run."""

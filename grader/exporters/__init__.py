@@ -3,7 +3,8 @@
 Per student (written as each submission finishes, by :func:`write_one`):
 ``results/<student>.json`` (full model), ``results/<student>/results.json`` (Gradescope) and
 ``results/<student>/feedback.md``. For the class (:func:`export_all`): ``grades.csv``,
-``grades_canvas.csv``, ``summary.md`` and ``summary.png``. Every file is written atomically.
+``grades_canvas.csv``, ``summary.md``, ``summary.png`` and ``report.html`` (the instructor's
+report, one static page). Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from grader.exporters.feedback import to_feedback_markdown
 from grader.exporters.gradebook import write_gradebook_csv
 from grader.exporters.gradescope import to_gradescope, validate_gradescope, write_gradescope_json
 from grader.exporters.json_result import write_result_json
+from grader.exporters.report import render_report, write_report
 from grader.exporters.summary import write_summary
 from grader.exporters.terminal import print_class_table
 from grader.results import SubmissionResult
@@ -27,6 +29,7 @@ from grader.results import SubmissionResult
 __all__ = [
     "export_all",
     "print_class_table",
+    "render_report",
     "to_feedback_markdown",
     "to_gradescope",
     "validate_gradescope",
@@ -34,6 +37,7 @@ __all__ = [
     "write_gradebook_csv",
     "write_gradescope_json",
     "write_one",
+    "write_report",
     "write_result_json",
     "write_summary",
 ]
@@ -60,7 +64,8 @@ def export_all(
     """Write every per-student and class file into ``out_dir``; returns file name -> path.
 
     Keys: ``results`` (the per-student folder), ``grades.csv``, ``grades_canvas.csv``,
-    ``summary.md``, ``summary.png``. With a ``console``, ends by printing the class table.
+    ``summary.md``, ``summary.png``, ``report.html``. With a ``console``, ends by printing the
+    class table.
     """
     out_dir = Path(out_dir)
     for result in results:
@@ -72,6 +77,7 @@ def export_all(
     write_canvas_csv(results, paths["grades_canvas.csv"])
     for path in write_summary(results, out_dir):
         paths[path.name] = path
+    paths["report.html"] = write_report(results, out_dir)
     if console is not None:
         print_class_table(console, results, paths)
     return paths

@@ -6,15 +6,25 @@ import hashlib
 import math
 import re
 
-from grader.results import CheckResult, CheckStatus, SubmissionResult
+from grader.results import (
+    UNFINISHED_WORDS,
+    CheckResult,
+    CheckStatus,
+    ItemResult,
+    SubmissionResult,
+    SubmissionStatus,
+)
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
+# One sentence per check status: what happened and where to look. Each status has its own.
 STATUS_HINTS: dict[CheckStatus, str] = {
-    CheckStatus.FAILED: "Your code ran, but the result was not what was expected.",
+    CheckStatus.FAILED: "The check ran, but the result was not what was expected.",
     CheckStatus.TODO: "Not implemented yet: the code this check needs still raises "
     "NotImplementedError. Fill in the TODO.",
-    CheckStatus.ERROR: "Your code raised an error (or exited) while this check ran.",
+    CheckStatus.ERROR: "Your code crashed while this check ran: it raised an exception or exited "
+    "(a SyntaxError or an ImportError stops every check that imports the file). The error and "
+    "the line it came from are below.",
     CheckStatus.TIMEOUT: "This check ran out of time. Look for an infinite loop, or work done "
     "in Python loops that should be a tensor operation.",
     CheckStatus.OOM: "This check ran out of memory. Look for tensors far larger than needed "
@@ -22,6 +32,69 @@ STATUS_HINTS: dict[CheckStatus, str] = {
     CheckStatus.SKIPPED: "Not run, because a check it depends on did not pass (fix that one "
     "first) or it needs the instructor's reference.",
 }
+
+FILE_HINT = "A file the assignment needs is missing or could not be used."
+
+
+def check_hint(check: CheckResult) -> str:
+    """The sentence that explains ``check``'s status (a failed file check: which file is wrong)."""
+    if check.tier == "file" and check.status == CheckStatus.FAILED:
+        return FILE_HINT
+    return STATUS_HINTS.get(check.status, "")
+
+
+# A check's status as a few words, for headings and tables.
+STATUS_WORDS: dict[CheckStatus, str] = {
+    CheckStatus.PASSED: "passed",
+    CheckStatus.FAILED: "wrong answer",
+    CheckStatus.TODO: "not implemented (TODO)",
+    CheckStatus.ERROR: "crashed",
+    CheckStatus.TIMEOUT: "timed out",
+    CheckStatus.OOM: "out of memory",
+    CheckStatus.SKIPPED: "not run",
+}
+
+_OVERALL: dict[SubmissionStatus, str] = {
+    SubmissionStatus.NO_SUBMISSION: "No gradable files were found in your submission. Check "
+    "that you uploaded the files the assignment names, with exactly those names.",
+    SubmissionStatus.INVALID: "Your upload could not be used; the reason is below. Fix it and "
+    "submit again.",
+    SubmissionStatus.GRADER_ERROR: "The autograder failed on our side; this is not your fault. "
+    "Your instructor has been told and will regrade.",
+}
+
+
+def overall_text(result: SubmissionResult) -> str:
+    """One paragraph on what happened to the whole submission (empty when it simply graded)."""
+    if result.status in _OVERALL:
+        return _OVERALL[result.status]
+    if result.status == SubmissionStatus.INCOMPLETE:
+        parts = [f"{n} {UNFINISHED_WORDS[s]}" for s, n in result.unfinished().items()]
+        total = sum(result.unfinished().values())
+        return (
+            f"{total} check(s) could not finish ({', '.join(parts) or 'see below'}); they earn "
+            "no points. The first one below says what happened."
+        )
+    todo = sum(c.status == CheckStatus.TODO for c in result.checks)
+    if todo and result.score == 0:
+        return f"Nothing is implemented yet: {todo} check(s) found a TODO still in place."
+    return ""
+
+
+def decided_items(result: SubmissionResult, check_id: str) -> list[ItemResult]:
+    """The rubric items whose points depend on ``check_id``, directly or through dependencies.
+
+    A check such as "model.py imports" is listed in one item's checks only, yet every check that
+    needs the model depends on it: the items those checks serve are decided by it too.
+    """
+    needs = {c.id: set(c.depends) for c in result.checks}
+
+    def reaches(cid: str, seen: frozenset[str] = frozenset()) -> bool:
+        if cid == check_id:
+            return True
+        return any(d not in seen and reaches(d, seen | {cid}) for d in needs.get(cid, ()))
+
+    return [i for i in result.items if any(reaches(c) for c in i.checks)]
 
 
 def safe_filename(student: str) -> str:

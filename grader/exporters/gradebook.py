@@ -11,7 +11,9 @@ from grader.atomic import atomic_write_text
 from grader.exporters.common import num, spreadsheet_text
 from grader.results import SubmissionResult
 
-FIXED = ["student", "score", "max_score", "status", "message"]
+# status: graded | incomplete | no_submission | invalid | grader_error (whether every check ran);
+# outcome: the same in words with the score's band ("zero; could not finish (2 crashed)").
+FIXED = ["student", "score", "max_score", "status", "outcome", "message"]
 TRAILING = ["warnings", "integrity_flags", "source", "submission_hash"]
 
 
@@ -37,6 +39,7 @@ def gradebook_rows(results: Sequence[SubmissionResult]) -> tuple[list[str], list
                 num(r.score),
                 num(r.max_score),
                 r.status.value,
+                r.outcome,
                 spreadsheet_text(r.message),
                 *[points.get(i, "") for i in items],
                 spreadsheet_text("; ".join(r.warnings)),
@@ -58,6 +61,6 @@ def csv_text(header: list[str], rows: list[list[object]]) -> str:
 
 
 def write_gradebook_csv(results: Sequence[SubmissionResult], path: Path) -> None:
-    """Write ``grades.csv`` atomically: id, score, max, status, message, one column per item."""
+    """Write ``grades.csv`` atomically: id, score, status, outcome, message, per-item points."""
     header, rows = gradebook_rows(results)
     atomic_write_text(path, csv_text(header, rows))

@@ -16,23 +16,17 @@ from typing import Any
 import jsonschema
 
 from grader.atomic import atomic_write_text
-from grader.exporters.common import fence, hidden_check_ids, num, verdict
-from grader.results import CheckStatus, ItemResult, SubmissionResult, SubmissionStatus
+from grader.exporters.common import (
+    STATUS_WORDS,
+    fence,
+    hidden_check_ids,
+    num,
+    overall_text,
+    verdict,
+)
+from grader.results import CheckStatus, ItemResult, SubmissionResult
 
 SCHEMA_PATH = Path(__file__).with_name("gradescope_results.schema.json")
-
-OVERALL: dict[SubmissionStatus, str] = {
-    SubmissionStatus.GRADED: "",
-    SubmissionStatus.PARTIAL: "Some checks could not run (a timeout, a crash or a TODO); "
-    "see the failed tests below.",
-    SubmissionStatus.NO_SUBMISSION: "No gradable files were found in your submission. Check "
-    "that you uploaded the files the assignment names, with exactly those names.",
-    SubmissionStatus.INVALID: "Your upload could not be used; the reason is below. Fix it and "
-    "submit again.",
-    SubmissionStatus.GRADER_ERROR: "The autograder failed on our side; this is not your fault. "
-    "Your instructor has been told and will regrade.",
-}
-
 
 @cache
 def gradescope_schema() -> dict[str, Any]:
@@ -54,14 +48,14 @@ def _item_output(result: SubmissionResult, item: ItemResult, hidden: set[str]) -
         elif check.status == CheckStatus.PASSED:
             parts.append(f"**{check.title}**: passed.")
         else:
-            body = f"**{check.title}**: {check.status.value}."
+            body = f"**{check.title}**: {STATUS_WORDS[check.status]}."
             parts.append(body + ("\n\n" + fence(check.message) if check.message else ""))
     return "\n\n".join(parts)
 
 
 def _top_output(result: SubmissionResult) -> str:
     """What the student reads above the tests: the overall message and the warnings."""
-    lines = [OVERALL.get(result.status, "")]
+    lines = [f"Result: {result.outcome}.", overall_text(result)]
     if result.message:
         lines.append(result.message)
     if result.warnings:
@@ -102,6 +96,7 @@ def to_gradescope(result: SubmissionResult, *, visibility: str = "visible") -> d
         "tests": tests,
         "extra_data": {
             "status": result.status.value,
+            "outcome": result.outcome,
             "submission_hash": result.submission_hash,
             "cache_key": result.cache_key,
         },

@@ -8,9 +8,42 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from grader.exporters.common import num
-from grader.results import CheckStatus, SubmissionResult, SubmissionStatus
+from grader.results import (
+    NOT_GRADED_WORDS,
+    Band,
+    CheckStatus,
+    SubmissionResult,
+    SubmissionStatus,
+)
 
 BINS = 10
+TALLY_ORDER = (
+    "full marks",
+    "partial credit",
+    "zero",
+    "no submission",
+    "invalid upload",
+    "grader error",
+)
+
+
+def tally_key(result: SubmissionResult) -> str:
+    """The one counter a row adds to: its band when it has a score, else why it has none."""
+    if result.band == Band.NOT_GRADED:
+        return NOT_GRADED_WORDS.get(result.status.value, result.status.value)
+    return result.band.value.replace("_", " ")
+
+
+def tally(results: Sequence[SubmissionResult]) -> dict[str, int]:
+    """Rows per :func:`tally_key` (each row counted once, so the counts sum to the class size),
+    then ``could not finish``: how many of the scored rows had checks that crashed or timed out.
+    """
+    counts = Counter(tally_key(r) for r in results)
+    out = {k: counts[k] for k in TALLY_ORDER if counts[k]}
+    incomplete = sum(r.status == SubmissionStatus.INCOMPLETE for r in results)
+    if incomplete:
+        out["could not finish"] = incomplete
+    return out
 
 
 @dataclass(frozen=True)
@@ -40,10 +73,11 @@ class ClassStats:
     mean: float
     median: float
     status_counts: dict[str, int]
+    tally: dict[str, int]  # see :func:`tally`
     histogram: list[tuple[float, float, int]]  # (low, high, count)
     check_rates: list[CheckRate]  # lowest pass rate first
     item_means: list[tuple[str, str, float, float]]  # id, title, mean points, max points
-    slowest: list[tuple[str, float, str]]  # student, seconds, status
+    slowest: list[tuple[str, float, str]]  # student, seconds, outcome
     flagged: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
@@ -101,9 +135,10 @@ def class_stats(results: Sequence[SubmissionResult], slowest: int = 5) -> ClassS
         mean=num(statistics.fmean(scores), 2) if scores else 0.0,
         median=num(statistics.median(scores), 2) if scores else 0.0,
         status_counts=status_counts,
+        tally=tally(ordered),
         histogram=_histogram(scores, top),
         check_rates=_check_rates(ordered),
         item_means=_item_means(ordered),
-        slowest=[(r.student, num(r.timings.total_s, 1), r.status.value) for r in slow],
+        slowest=[(r.student, num(r.timings.total_s, 1), r.outcome) for r in slow],
         flagged=[(r.student, list(r.integrity_flags)) for r in ordered if r.integrity_flags],
     )

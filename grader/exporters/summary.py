@@ -27,7 +27,7 @@ def _cell(text: str) -> str:
 def summary_markdown(stats: ClassStats, assignment: str, png_name: str | None = None) -> str:
     """The summary page as Markdown."""
     lines = [f"# {assignment}: class summary", ""]
-    counts = ", ".join(f"{k} {v}" for k, v in stats.status_counts.items())
+    counts = ", ".join(f"{k} {v}" for k, v in stats.tally.items())
     lines += [
         f"- Class size: **{stats.n}** ({counts or 'none'})",
         f"- Score: mean **{stats.mean:g}**, median **{stats.median:g}** out of "
@@ -64,7 +64,7 @@ def summary_markdown(stats: ClassStats, assignment: str, png_name: str | None = 
             "",
             "## Slowest submissions",
             "",
-            "| Student | Seconds | Status |",
+            "| Student | Seconds | Outcome |",
             "|---|---:|---|",
         ]
         lines += [f"| {_cell(s)} | {sec:g} | {status} |" for s, sec, status in stats.slowest]

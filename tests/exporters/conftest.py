@@ -106,7 +106,7 @@ def make_result(
         student=student,
         assignment="bert_pretrain",
         profile="small",
-        status=SubmissionStatus.GRADED if tied else SubmissionStatus.PARTIAL,
+        status=SubmissionStatus.GRADED if tied else SubmissionStatus.INCOMPLETE,
         score=score,
         max_score=10.0,
         items=items,

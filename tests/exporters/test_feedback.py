@@ -14,9 +14,9 @@ def test_layout_and_content(result):
     assert "**Score: 1 / 10**" in md
     assert "| Forward pass | 0 / 2 | ❌ not passed |" in md
     assert "| Training | 0 / 4 | ❌ not passed (hidden test) |" in md
-    assert "### Output shapes: failed (rubric: Forward pass)" in md
+    assert "### Output shapes: wrong answer (rubric: Forward pass)" in md
     assert "check the decoder's output size in model.py" in md
-    assert "### Decoder weight is the embedding weight: timeout" in md
+    assert "### Decoder weight is the embedding weight: timed out" in md
     assert "ran out of time" in md
     assert "## Warnings" in md and "your config.py was ignored" in md
     assert "`model.py`" in md

@@ -77,14 +77,14 @@ def test_summary_sorts_checks_ascending(klass, tmp_path):
     written = write_summary(klass, tmp_path)
     assert [p.name for p in written] == ["summary.md", "summary.png"]
     md = (tmp_path / "summary.md").read_text()
-    assert "Class size: **5**" in md and "graded 2" in md and "partial 1" in md
+    assert "Class size: **5**" in md and "partial credit 3" in md and "could not finish 1" in md
     table = md.split("## Checks, lowest pass rate first")[1].split("##")[0]
     order = [line.split("(`")[1].split("`")[0] for line in table.splitlines() if "(`" in line]
     assert order == ["ref_loss", "ref_mlm", "shapes", "tied"]
     stats = class_stats(klass)
     assert [round(c.rate, 2) for c in stats.check_rates] == [0.33, 0.33, 0.67, 0.67]
-    assert stats.slowest[0] == ("bob", 12.5, "graded")
-    assert "## Slowest submissions" in md and "| bob | 12.5 | graded |" in md
+    assert stats.slowest[0] == ("bob", 12.5, "partial credit")
+    assert "## Slowest submissions" in md and "| bob | 12.5 | partial credit |" in md
     assert "Integrity flags (instructor only)" in md
     assert (tmp_path / "summary.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -98,12 +98,19 @@ def test_empty_class(tmp_path):
 def test_export_all_and_table(klass, tmp_path):
     console = Console(record=True, width=160)
     paths = export_all(klass, tmp_path / "out", console=console)
-    assert set(paths) == {"results", "grades.csv", "grades_canvas.csv", "summary.md", "summary.png"}
+    assert set(paths) == {
+        "results",
+        "grades.csv",
+        "grades_canvas.csv",
+        "summary.md",
+        "summary.png",
+        "report.html",
+    }
     for r in klass:
         assert (tmp_path / "out" / "results" / f"{r.student}.json").is_file()
         assert (tmp_path / "out" / "results" / r.student / "feedback.md").is_file()
     text = console.export_text()
-    assert "alice" in text and "no_submission" in text and "grades.csv" in text
+    assert "alice" in text and "no submission" in text and "grades.csv" in text
     leftovers = [p for p in Path(tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
 

@@ -21,6 +21,7 @@ def test_gradebook_columns_and_rows(klass, tmp_path):
         "score",
         "max_score",
         "status",
+        "outcome",
         "message",
         "forward",
         "weights",
@@ -34,7 +35,7 @@ def test_gradebook_columns_and_rows(klass, tmp_path):
     body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
     assert list(body) == ["alice", "bob", "carol", "dave", "eve"]
     assert body["alice"]["score"] == "8.5" and body["alice"]["training"] == "4.0"
-    assert body["bob"]["forward"] == "0.0" and body["carol"]["status"] == "partial"
+    assert body["bob"]["forward"] == "0.0" and body["carol"]["status"] == "incomplete"
     assert body["dave"]["status"] == "no_submission" and body["dave"]["forward"] == ""
     assert body["eve"]["message"].startswith("'=HYPERLINK")  # no formula injection
     assert "printed loss disagrees" in body["alice"]["integrity_flags"]
