@@ -60,6 +60,13 @@ def grade_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel graders (default: cores)")
     p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "docker", "process"])
     p.add_argument("--only", nargs="+", default=(), metavar="STUDENT", help="grade only these")
+    p.add_argument(
+        "--roster",
+        type=Path,
+        metavar="CSV",
+        help="Canvas gradebook export (Grades > Export): fills ID / SIS columns of "
+        "grades_canvas.csv by matching login, SIS id or name; mismatches are warned",
+    )
     p.add_argument("--no-cache", action="store_true", help="grade again even if unchanged")
     p.add_argument(
         "--no-reference",
@@ -76,8 +83,13 @@ def grade_parser() -> argparse.ArgumentParser:
 
 
 def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionResult]:
-    from grader.exporters import export_all
+    from grader.exporters import RosterError, export_all, load_roster
 
+    try:
+        roster = load_roster(args.roster) if args.roster else None
+    except RosterError as exc:
+        console.print(f"[red]--roster:[/] {exc}")
+        raise SystemExit(2) from exc
     assignment = get_assignment(args.assignment)
     rubric = _rubric(args.assignment, args.rubric, args.profile)
     sandbox = _sandbox(args.sandbox, console)
@@ -130,7 +142,7 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
         results = grade_all(subs, plan, on_start=on_start, on_done=on_done)
         for task in workers:
             progress.remove_task(task)
-    export_all(results, args.out, console=console)
+    export_all(results, args.out, console=console, roster=roster)
     console.print(f"Graded {len(results)} submission(s) in {time.perf_counter() - t0:.1f} s.")
     return results
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from grader.atomic import atomic_write_text
 from grader.exporters.canvas import write_canvas_csv
@@ -22,12 +23,16 @@ from grader.exporters.gradebook import write_gradebook_csv
 from grader.exporters.gradescope import to_gradescope, validate_gradescope, write_gradescope_json
 from grader.exporters.json_result import write_result_json
 from grader.exporters.report import render_report, write_report
+from grader.exporters.roster import RosterError, RosterStudent, load_roster, match_roster
 from grader.exporters.summary import write_summary
 from grader.exporters.terminal import print_class_table
 from grader.results import SubmissionResult
 
 __all__ = [
+    "RosterError",
     "export_all",
+    "load_roster",
+    "match_roster",
     "print_class_table",
     "render_report",
     "to_feedback_markdown",
@@ -59,13 +64,18 @@ def write_one(result: SubmissionResult, out_dir: Path) -> dict[str, Path]:
 
 
 def export_all(
-    results: Sequence[SubmissionResult], out_dir: Path, console: Console | None = None
+    results: Sequence[SubmissionResult],
+    out_dir: Path,
+    console: Console | None = None,
+    *,
+    roster: Sequence[RosterStudent] | None = None,
 ) -> dict[str, Path]:
     """Write every per-student and class file into ``out_dir``; returns file name -> path.
 
     Keys: ``results`` (the per-student folder), ``grades.csv``, ``grades_canvas.csv``,
     ``summary.md``, ``summary.png``, ``report.html``. With a ``console``, ends by printing the
-    class table.
+    class table. With a ``roster`` (a Canvas gradebook export, :func:`load_roster`), students are
+    matched to it for ``grades_canvas.csv`` and every mismatch is printed as a warning.
     """
     out_dir = Path(out_dir)
     for result in results:
@@ -74,7 +84,18 @@ def export_all(
     paths["grades.csv"] = out_dir / "grades.csv"
     write_gradebook_csv(results, paths["grades.csv"])
     paths["grades_canvas.csv"] = out_dir / "grades_canvas.csv"
-    write_canvas_csv(results, paths["grades_canvas.csv"])
+    identities: dict[str, dict[str, str]] = {}
+    if roster is not None:
+        matched = match_roster(results, roster)
+        identities = matched.identities
+        if console is not None:
+            for line in matched.warnings():
+                console.print(f"[yellow]warning:[/] {escape(line)}")
+            console.print(
+                f"roster: {len(matched.identities)} of {len(results)} submission(s) matched "
+                f"to {len(roster)} roster student(s)"
+            )
+    write_canvas_csv(results, paths["grades_canvas.csv"], identities=identities)
     for path in write_summary(results, out_dir):
         paths[path.name] = path
     paths["report.html"] = write_report(results, out_dir)
