@@ -186,7 +186,7 @@ def _detect(folder: Path) -> str | None:
 
 def precheck_main(argv: list[str] | None = None) -> int:
     """``precheck [DIR]``: the reference-free checks of the student's own files."""
-    from grader.precheck import print_checklist, run_precheck
+    from grader.precheck import precheck_json, print_checklist, run_precheck
 
     args = precheck_parser().parse_args(argv)
     console = Console(stderr=args.json)
@@ -204,7 +204,7 @@ def precheck_main(argv: list[str] | None = None) -> int:
             get_assignment(name), folder, Path(tmp), sandbox, console, train=not args.no_train
         )
     if args.json:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        sys.stdout.write(precheck_json(result, get_assignment(name)))
     else:
         print_checklist(console, result, get_assignment(name))
     visible = [c for c in result.checks if c.status.value != "skipped"]

@@ -223,6 +223,9 @@ def probe_failure_verdict(outcome: ProbeOutcome, doing: str) -> Verdict:
         err = outcome.error
         where = f"\n  at {err.student_frames[-1]}" if err.student_frames else ""
         if err.todo:
+            # The frame's source line is the `raise NotImplementedError(<the message>)`: keep
+            # only the place, or the TODO text would be printed twice.
+            where = where.split(": ", 1)[0]
             return Verdict(
                 CheckStatus.TODO,
                 f"Not written yet: {doing} reached an unfilled TODO ({err.message}).{where}",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+from rich.columns import Columns
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from grader.assignments.base import Assignment
 from grader.engine import empty_result, grade_submission
+from grader.exporters.common import status_word
 from grader.intake import stage_one
 from grader.results import CheckResult, CheckStatus, SubmissionResult, SubmissionStatus
 from grader.rubric import Rubric
@@ -106,46 +109,124 @@ def run_precheck(
     return result
 
 
+NOT_DECIDABLE = "not decidable here"
+LEGEND = (
+    ("✔", "green", "passed"),
+    ("✘", "red", "failed / not earned"),
+    ("…", "yellow", "not written yet (TODO)"),
+    ("!", "red", "crashed"),
+    ("⏱", "red", "timed out"),
+    ("M", "red", "out of memory"),
+    ("-", "dim", "not run (a check it needs failed)"),
+    ("?", "cyan", NOT_DECIDABLE),
+)
+
+
+def item_verdicts(
+    result: SubmissionResult, assignment: Assignment
+) -> dict[str, tuple[str, float | None]]:
+    """Per rubric item, what precheck can say: (``passed``/``not passed``/``not decidable here``,
+    points or None). Items of reference checks are undecidable unless a check of theirs that did
+    run already failed."""
+    visible = set(visible_items(assignment, precheck_rubric(assignment, True)))
+    by_id = {c.id: c for c in result.checks}
+    out: dict[str, tuple[str, float | None]] = {}
+    for item in result.items:
+        ran = [
+            by_id[c] for c in item.checks if c in by_id and by_id[c].status != CheckStatus.SKIPPED
+        ]
+        if item.id in visible:
+            out[item.id] = ("passed" if item.passed else "not passed", item.points)
+        elif all(c.status == CheckStatus.PASSED for c in ran):
+            out[item.id] = (NOT_DECIDABLE, None)
+        else:
+            out[item.id] = ("not passed", None)
+    return out
+
+
+def precheck_json(result: SubmissionResult, assignment: Assignment) -> str:
+    """The result as JSON for tools, saying for each item what precheck could decide.
+
+    Items precheck cannot decide have ``"precheck": "not decidable here"`` with ``points`` and
+    ``passed`` null (not 0 / false); ``predicted_score`` sums the decided items' points.
+    """
+    doc = json.loads(result.model_dump_json())
+    verdicts = item_verdicts(result, assignment)
+    for item in doc["items"]:
+        word, points = verdicts.get(item["id"], ("not passed", None))
+        item["precheck"] = word
+        if points is None:
+            item["points"] = None
+            item["passed"] = None if word == NOT_DECIDABLE else False
+    rubric = precheck_rubric(assignment, True)
+    doc["predicted_score"] = predicted_score(result, assignment, rubric)
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _once(result: SubmissionResult) -> list[str]:
+    """Warnings not already said by a failed check (a missing file is reported by its check)."""
+    file_failed = any(c.tier == "file" and c.status != CheckStatus.PASSED for c in result.checks)
+    return [w for w in result.warnings if not (file_failed and w.startswith("missing "))]
+
+
 def print_checklist(console: Console, result: SubmissionResult, assignment: Assignment) -> None:
     """The rich checklist: items with points at stake, then what to fix for each failure."""
     rubric = precheck_rubric(assignment, True)
     visible = set(visible_items(assignment, rubric))
+    verdicts = item_verdicts(result, assignment)
     by_id = {c.id: c for c in result.checks}
-    table = Table(title="Pre-check", show_lines=False)
+    names = {
+        item.id: [f"{ICONS[by_id[c].status][0]} {c}" for c in item.checks if c in by_id]
+        for item in result.items
+    }
+    widest = max((len(n) for ns in names.values() for n in ns), default=6)
+    table = Table(title="Pre-check", show_lines=True)
     table.add_column("")
-    table.add_column("Rubric item")
-    table.add_column("Points", justify="right")
-    table.add_column("Checks")
+    table.add_column("Rubric item", ratio=1, overflow="fold")
+    table.add_column("Points", justify="right", no_wrap=True)
+    # Check ids are never cut: one per line, the column as wide as the longest.
+    table.add_column("Checks", min_width=widest, no_wrap=True)
     for item in result.items:
-        checks = [by_id.get(c) for c in item.checks]
-        ran = [c for c in checks if c is not None and c.status != CheckStatus.SKIPPED]
-        if item.id in visible:
-            icon, colour = ("✔", "green") if item.passed else ("✘", "red")
-            pts = f"{item.points:g} / {item.max_points:g}"
+        word, points = verdicts[item.id]
+        if word == NOT_DECIDABLE:
+            icon, colour, pts = "?", "cyan", f"? / {item.max_points:g}"
         else:
-            ok = all(c.status == CheckStatus.PASSED for c in ran)
-            icon, colour = ("?", "cyan") if ok else ("✘", "red")
-            pts = f"? / {item.max_points:g}"
-        names = ", ".join(f"{ICONS[c.status][0]} {c.id}" for c in checks if c is not None) or "-"
-        table.add_row(Text(icon, style=colour), item.title, pts, names)
+            icon, colour = ("✔", "green") if word == "passed" else ("✘", "red")
+            pts = f"{points:g} / {item.max_points:g}" if points is not None else (
+                f"? / {item.max_points:g}"
+            )
+        table.add_row(
+            Text(icon, style=colour), item.title, pts, Text("\n".join(names[item.id]) or "-")
+        )
     console.print(table)
+    # Columns keep each "icon meaning" whole when a narrow console wraps the legend.
+    console.print(
+        Columns(
+            [Text.assemble((icon, colour), f" {words}") for icon, colour, words in LEGEND],
+            padding=(0, 2),
+        )
+    )
     problems = [
         c for c in result.checks if c.status not in (CheckStatus.PASSED, CheckStatus.SKIPPED)
     ]
     for c in problems:
         icon, colour = ICONS[c.status]
-        console.print(f"\n[{colour}]{icon} {c.title}[/] [dim]({c.id}, {c.status.value})[/]")
+        console.print(
+            Text.assemble(
+                "\n", (f"{icon} {c.title}", colour), (f" ({c.id}, {status_word(c)})", "dim")
+            )
+        )
         console.print(Text(c.message))
         if c.evidence:
             console.print(Text(f"  ({c.evidence})", style="dim"))
-    for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+    for w in _once(result):
+        console.print(Text.assemble(("warning: ", "yellow"), w))
     predicted = predicted_score(result, assignment, rubric)
     possible = sum(i.max_points for i in result.items if i.id in visible)
     console.print(
         f"\nPredicted for the parts precheck can decide: [bold]{predicted:g} / {possible:g}[/]. "
-        f"Items marked ? (up to {result.max_score - possible:g} points) are decided when your "
-        "instructor grades with the reference solution."
+        f"Items marked ? (up to {result.max_score - possible:g} points) are {NOT_DECIDABLE}: "
+        "they are decided when your instructor grades with the reference solution."
     )
     if not problems:
         console.print("[green]Everything precheck can test passes.[/]")

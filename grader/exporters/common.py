@@ -54,6 +54,15 @@ STATUS_WORDS: dict[CheckStatus, str] = {
     CheckStatus.SKIPPED: "not run",
 }
 
+
+
+def status_word(check: CheckResult) -> str:
+    """A check's status in words (a failed file check: the file is missing or unusable)."""
+    if check.tier == "file" and check.status == CheckStatus.FAILED:
+        return "file missing or unusable"
+    return STATUS_WORDS[check.status]
+
+
 _OVERALL: dict[SubmissionStatus, str] = {
     SubmissionStatus.NO_SUBMISSION: "No gradable files were found in your submission. Check "
     "that you uploaded the files the assignment names, with exactly those names.",

@@ -15,6 +15,7 @@ from grader.exporters.common import (
     decided_items,
     hidden_check_ids,
     overall_text,
+    status_word,
 )
 from grader.exporters.jinja import markdown_env
 from grader.results import CheckResult, CheckStatus, SubmissionResult
@@ -39,6 +40,7 @@ def feedback_context(result: SubmissionResult) -> dict[str, Any]:
             "hidden": c.id in hidden,
             "where": rubric_note(result, c),
             "hint": check_hint(c),
+            "words": status_word(c),
         }
         for c in result.checks
         if c.status not in (CheckStatus.PASSED, CheckStatus.SKIPPED)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from grader.assignments.bert_pretrain import inputs as probe_inputs
+from grader.assignments.bert_pretrain.kit import framework_text
 from grader.checks import CheckRegistry, CheckStopped, Verdict
 from grader.compare import Comparison, close, compare
 from grader.results import CheckStatus
@@ -70,12 +71,27 @@ def _forward_tensors(ctx: GradingContext) -> dict[str, torch.Tensor]:
 
 
 # -- files and imports ---------------------------------------------------------------------------
+def _course_copy(ctx: GradingContext, name: str) -> bool:
+    """Whether the submitted ``name`` is the course's framework file unchanged (line ends aside)."""
+    try:
+        text = (ctx.submission_dir / name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    body = text.replace("\r\n", "\n").splitlines(keepends=True)
+    while body and body[0].startswith(("# GENERATED", "# Do not edit")):
+        body.pop(0)
+    return "".join(body) == framework_text(name)
+
+
 @check("files.present", "model.py, train.py and bert_model.pt are submitted", tier="file")
 def files_present(ctx: GradingContext) -> Verdict:
     """Every required file is in the submission."""
     required = ctx.assignment.required_files
     missing = [f for f in required if not ctx.has_file(f)]
-    ignored = [f for f in ctx.assignment.framework_files if f in ctx.files]
+    # An unmodified copy of a handed-out file (the template's own) is no news to the student.
+    ignored = [
+        f for f in ctx.assignment.framework_files if f in ctx.files and not _course_copy(ctx, f)
+    ]
     if ignored:
         ctx.warn(
             f"Your own copies of {', '.join(ignored)} were ignored: grading always uses the "
