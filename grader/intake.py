@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import stat
-import unicodedata
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, Field
 
 from grader.intake_zip import (
@@ -43,6 +43,7 @@ from grader.intake_zip import (
     list_zip,
     open_zip,
 )
+from grader.slug import slugify
 
 Layout = Literal["folder", "zip", "canvas", "gradescope", "single"]
 MAX_DEPTH = 4  # how deep inside a submission we look for the expected files
@@ -52,6 +53,7 @@ CANVAS_RE = re.compile(
 )
 GRADESCOPE_DIR_RE = re.compile(r"^submission_\d+$")
 GRADESCOPE_METADATA = "submission_metadata.yml"
+MAX_METADATA_CHARS = 16 * 1024 * 1024  # a larger submission_metadata.yml is not read
 LIST_AT_MOST = 8  # file names listed in one note before "and N more"
 
 
@@ -85,18 +87,6 @@ class SubmissionInput(BaseModel):
 def display(name: str) -> str:
     """A printable form of a file name that may hold undecodable bytes (shown as ``\\xNN``)."""
     return os.fsencode(name).decode("utf-8", "backslashreplace")
-
-
-def slugify(raw: str) -> str:
-    """A lowercase ASCII id safe as a file name, from any name (non-UTF-8 bytes read as Latin-1)."""
-    data = os.fsencode(raw)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._").lower()[:64].rstrip("-._")
-    return slug or "student-" + hashlib.sha256(data).hexdigest()[:8]
 
 
 def _is_utf8(name: str) -> bool:
@@ -629,29 +619,47 @@ def _canvas_entries(group: list[tuple[Path, re.Match[str]]]) -> tuple[list[_Entr
     return entries, problems
 
 
+class _MetadataLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, reading unknown tags (Ruby objects) as plain data."""
+
+
+def _untagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_MetadataLoader.add_multi_constructor("!", _untagged)
+
+
 def parse_gradescope_metadata(text: str) -> dict[str, dict[str, list[str]]]:
     """Submitter names, emails and SIDs per ``submission_<id>`` from a Gradescope export's YAML.
 
-    A deliberately small line parser for the export's fixed shape (Ruby-symbol keys such as
-    ``:name:``), so no YAML dependency is needed; unknown lines are ignored.
+    Parsed with PyYAML's safe loader (no object construction; Ruby-symbol keys such as
+    ``:name:`` read as strings). Text that is not YAML, or of another shape, gives no names.
     """
+    if len(text) > MAX_METADATA_CHARS:
+        return {}
+    try:
+        doc = yaml.load(text, Loader=_MetadataLoader)
+    except yaml.YAMLError:
+        return {}
     out: dict[str, dict[str, list[str]]] = {}
-    current: dict[str, list[str]] | None = None
-    for line in text.splitlines():
-        top = re.match(r"^(submission_\d+):\s*$", line)
-        if top:
-            current = out.setdefault(top.group(1), {})
+    for key, entry in (doc.items() if isinstance(doc, dict) else []):
+        if not re.fullmatch(r"submission_\d+", str(key)) or not isinstance(entry, dict):
             continue
-        if line.strip() and not line.startswith((" ", "-", "\t")):
-            current = None  # another top-level key
-        if current is None:
-            continue
-        field_match = re.match(r"^\s*(?:-\s+)?:?(name|email|sid):\s*(.*?)\s*$", line)
-        if field_match:
-            key, value = field_match.groups()
-            value = value.strip("'\"")
-            if value and value not in ("~", "nil", "null"):
-                current.setdefault(key, []).append(value)
+        fields = {str(k).lstrip(":"): v for k, v in entry.items()}
+        submitters = fields.get("submitters")
+        found = out.setdefault(str(key), {})
+        for person in submitters if isinstance(submitters, list) else []:
+            if not isinstance(person, dict):
+                continue
+            for k, v in person.items():
+                name = str(k).lstrip(":")
+                if name in ("name", "email", "sid") and v is not None and str(v).strip():
+                    found.setdefault(name, []).append(str(v).strip())
     return out
 
 
@@ -692,7 +700,8 @@ def _top_level_plans(
     metadata_file = root / GRADESCOPE_METADATA
     if metadata_file.is_file() and not metadata_file.is_symlink():
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            meta = parse_gradescope_metadata(metadata_file.read_text("utf-8"))
+            if metadata_file.stat().st_size <= MAX_METADATA_CHARS:
+                meta = parse_gradescope_metadata(metadata_file.read_text("utf-8"))
     plans: list[_Plan] = []
     canvas: dict[tuple[str, str], list[tuple[Path, re.Match[str]]]] = {}
     for raw in names:

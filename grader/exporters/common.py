@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 
@@ -14,8 +13,7 @@ from grader.results import (
     SubmissionResult,
     SubmissionStatus,
 )
-
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+from grader.slug import safe_filename as safe_filename  # re-exported: the exporters' names
 
 # One sentence per check status: what happened and where to look. Each status has its own.
 STATUS_HINTS: dict[CheckStatus, str] = {
@@ -104,14 +102,6 @@ def decided_items(result: SubmissionResult, check_id: str) -> list[ItemResult]:
         return any(d not in seen and reaches(d, seen | {cid}) for d in needs.get(cid, ()))
 
     return [i for i in result.items if any(reaches(c) for c in i.checks)]
-
-
-def safe_filename(student: str) -> str:
-    """``student`` if it is already a safe file name, else a slug plus a short hash (stable)."""
-    if SAFE_NAME.fullmatch(student) and student not in (".", ".."):
-        return student
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", student).strip("-._")[:64] or "student"
-    return f"{slug}-{hashlib.sha256(student.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 def num(value: float, digits: int = 4) -> float:

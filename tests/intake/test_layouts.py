@@ -193,3 +193,28 @@ def test_rows_are_json_serialisable(dirs):
     write(subs / "alice" / "model.py", MODEL)
     for row in run(subs, staging):
         json.loads(row.model_dump_json())
+
+
+def test_gradescope_metadata_is_read_as_yaml_safely():
+    # Ruby object tags (real exports carry some) read as plain data; no object is built
+    tagged = GS_META.replace("  :submitters:", "  :submitters: !ruby/array:Array")
+    assert parse_gradescope_metadata(tagged)["submission_1001"]["sid"] == ["12345"]
+    # flow style and unquoted numbers are YAML too (the old line parser missed them)
+    flow = "submission_9: {':submitters': [{':name': Dana, ':sid': 4242}]}\n"
+    assert parse_gradescope_metadata(flow) == {"submission_9": {"name": ["Dana"], "sid": ["4242"]}}
+    hostile = "submission_1: !!python/object/apply:os.system ['echo pwned']\n"
+    for text in (hostile, "{ not yaml", "- a list\n", "x" * (16 * 1024 * 1024 + 1)):
+        assert parse_gradescope_metadata(text) in ({}, {"submission_1": {}})
+
+
+def test_one_slug_function_names_ids_and_files():
+    from grader.exporters.common import safe_filename
+    from grader.intake import slugify
+    from grader.slug import safe_filename as slug_safe_filename
+    from grader.slug import slugify as slug_slugify
+
+    assert slugify is slug_slugify and safe_filename is slug_safe_filename
+    assert slugify("Núñez, Carol") == "nunez-carol"
+    assert safe_filename("alice") == "alice"
+    unsafe = safe_filename("../Núñez Carol")
+    assert unsafe.startswith("nunez-carol-") and unsafe != safe_filename("../nunez carol")
