@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader import __version__
 from grader.assignments import all_assignments, get_assignment
 from grader.batch import RunPlan, default_jobs, grade_all, intake, prepare_run
+from grader.distributed.command import add_cluster_arguments, open_engine, wants_cluster
 from grader.exporters.stats import tally
 from grader.intake import SubmissionInput
 from grader.results import SubmissionResult, SubmissionStatus
@@ -78,6 +79,7 @@ def grade_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade the reference, template and the zoo; fail on any unexpected score",
     )
+    add_cluster_arguments(p)
     p.add_argument("--version", action="version", version=f"nlpgrade {__version__}")
     return p
 
@@ -106,6 +108,9 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
         use_cache=not args.no_cache,
         with_reference=with_reference,
     )
+    engine = open_engine(args, plan, console) if wants_cluster(args) else None
+    if engine is not None:
+        jobs = engine.slots
     t0 = time.perf_counter()
     with console.status("Building kits and calibrating (cached after the first run)..."):
         prepare_run(plan)
@@ -139,9 +144,16 @@ def _run_class(args: argparse.Namespace, console: Console) -> list[SubmissionRes
             text = ", ".join(f"{k} {v}" for k, v in counts.items())
             progress.update(overall, advance=1, description=f"class ({text})")
 
-        results = grade_all(subs, plan, on_start=on_start, on_done=on_done)
+        try:
+            grade = engine.grade_all if engine is not None else grade_all
+            results = grade(subs, plan, on_start=on_start, on_done=on_done)
+        finally:
+            if engine is not None:
+                engine.close()
         for task in workers:
             progress.remove_task(task)
+    if engine is not None:
+        console.print(engine.throughput.table())
     export_all(results, args.out, console=console, roster=roster)
     console.print(f"Graded {len(results)} submission(s) in {time.perf_counter() - t0:.1f} s.")
     return results

@@ -52,6 +52,9 @@ class Assignment(ABC):
     framework_files: ClassVar[tuple[str, ...]] = ()  # handed-out files: a submitted copy is ignored
     checks: ClassVar[CheckRegistry]
     default_seed: ClassVar[int] = 0
+    # Worker resources a tier needs on a cluster, e.g. {"quality": {"GPU": 1}}: tasks of a run
+    # that uses that tier go only to Dask workers started with those resources.
+    tier_resources: ClassVar[dict[str, dict[str, float]]] = {}
 
     @property
     def package_dir(self) -> Path:

@@ -1,0 +1,231 @@
+"""The client side of a cluster run: submit one task per submission, stream results into the cache.
+
+Cached rows and unusable uploads are settled here without the cluster. The rest are submitted in a
+sliding window (bounded memory on the scheduler), each task with its files as content-addressed
+blobs (a file shared by many students travels once) and the reference's blobs. Results are taken
+``as_completed``, written atomically with the same ``write_one`` and cache key as local grading,
+so a killed client resumes where it stopped; tasks of a worker that dies are rerun by the scheduler.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from distributed import Future, as_completed
+
+import grader
+from grader.batch import RunPlan, cache_key, cached_result, grade_one
+from grader.context import SharedSessions
+from grader.distributed.blobs import blob_key, read_verified, tree_files, tree_hash
+from grader.distributed.cluster import Connection
+from grader.distributed.report import Throughput
+from grader.distributed.spec import RunSpec, TaskSpec
+from grader.distributed.task import START_TOPIC, grade_task
+from grader.engine import empty_result
+from grader.intake import SubmissionInput
+from grader.results import SubmissionResult, SubmissionStatus
+from grader.rubric import dump_rubric
+
+StartCallback = Callable[[int, SubmissionInput], None]
+DoneCallback = Callable[[SubmissionResult, bool], None]
+
+
+def carry(data: bytes) -> bytes:
+    """The task that holds one blob: its bytes live in the task, so a lost copy is recomputed."""
+    return data
+
+
+class ClusterEngine:
+    """Grades a class on a connected cluster; ``grade_all`` has the thread pool's signature."""
+
+    def __init__(self, conn: Connection, *, sandbox: str, resources: dict[str, float]) -> None:
+        self.conn = conn
+        self.sandbox = sandbox
+        self.resources = resources
+        self.throughput = Throughput()
+        self._slot_of: dict[str, int] = {}
+        self._blobs: dict[str, tuple[Future, int]] = {}
+
+    @property
+    def slots(self) -> int:
+        """How many submissions the cluster grades at once (worker threads)."""
+        return max(1, sum(int(w.get("nthreads", 1)) for w in self.conn.workers().values()))
+
+    def close(self) -> None:
+        """Disconnect from the cluster (and stop it when this run started it)."""
+        self.conn.close()
+
+    def _slot(self, worker: str) -> int:
+        return self._slot_of.setdefault(worker, len(self._slot_of))
+
+    def run_spec(self, plan: RunPlan) -> tuple[RunSpec, dict[str, Future]]:
+        """The run as workers rebuild it, and the futures of the reference's blobs."""
+        reference = plan.assignment.reference_dir() if plan.with_reference else None
+        files = tree_files(reference) if reference is not None else {}
+        spec = RunSpec(
+            assignment=plan.assignment.name,
+            rubric_toml=dump_rubric(plan.rubric),
+            rubric_hash=plan.rubric.hash(),
+            with_reference=plan.with_reference,
+            sandbox=self.sandbox,
+            kit_hash=plan.kit_hash,
+            grader_version=grader.__version__,
+            torch_version=torch.__version__,
+            reference=files,
+            reference_hash=tree_hash(files) if files else "",
+        )
+        futures: dict[str, Future] = {}
+        if reference is not None:
+            for name, sha in files.items():
+                futures[sha] = self._hold(sha, reference / name)
+        return spec, futures
+
+    def _hold(self, sha: str, path: Any) -> Future:
+        """The blob future for ``sha`` (submitted once while anyone needs it)."""
+        if sha in self._blobs:
+            fut, count = self._blobs[sha]
+        else:
+            data = read_verified(path, sha)
+            fut, count = self.conn.client.submit(carry, data, key=blob_key(sha), pure=False), 0
+        self._blobs[sha] = (fut, count + 1)
+        return fut
+
+    def _drop(self, shas: Sequence[str]) -> None:
+        for sha in shas:
+            fut, count = self._blobs[sha]
+            if count <= 1:
+                del self._blobs[sha]
+                fut.release()
+            else:
+                self._blobs[sha] = (fut, count - 1)
+
+    def _submit(
+        self, sub: SubmissionInput, run: RunSpec, ref: dict[str, Future]
+    ) -> tuple[Future, list[str]]:
+        assert sub.staged_dir is not None
+        shas = sorted(set(sub.files.values()))
+        by_sha = {sha: name for name, sha in sub.files.items()}
+        blobs = {sha: self._hold(sha, sub.staged_dir / by_sha[sha]) for sha in shas}
+        task = TaskSpec(run=run, submission=sub.model_copy(update={"staged_dir": None}))
+        future = self.conn.client.submit(
+            grade_task,
+            task.model_dump_json(),
+            blobs,
+            ref,
+            key=f"nlpgrade-grade-{sub.student}-{uuid.uuid4().hex[:8]}",
+            resources=self.resources or None,
+            pure=False,
+        )
+        return future, shas
+
+    def grade_all(
+        self,
+        subs: Sequence[SubmissionInput],
+        plan: RunPlan,
+        *,
+        on_start: StartCallback | None = None,
+        on_done: DoneCallback | None = None,
+    ) -> list[SubmissionResult]:
+        """Grade ``subs`` on the cluster; results come back in ``subs`` order."""
+        from grader.exporters import write_one
+
+        results: dict[str, SubmissionResult] = {}
+        todo: list[SubmissionInput] = []
+        for sub in subs:
+            cached = cached_result(sub, plan)
+            if cached is not None:
+                results[sub.student] = cached
+                if on_done:
+                    on_done(cached, True)
+            elif sub.status != "ok" or sub.staged_dir is None:
+                row = grade_one(sub, plan, SharedSessions())  # no code to run: settled here
+                write_one(row, plan.out_dir)
+                results[sub.student] = row
+                if on_done:
+                    on_done(row, False)
+            else:
+                todo.append(sub)
+        if not todo:
+            return [results[s.student] for s in subs]
+        by_student = {s.student: s for s in todo}
+        client = self.conn.client
+        if on_start is not None:
+
+            def started(event: tuple[float, dict[str, str]]) -> None:
+                msg = event[1]
+                if msg.get("student") in by_student:
+                    on_start(self._slot(str(msg.get("worker"))), by_student[msg["student"]])
+
+            client.subscribe_topic(START_TOPIC, started)
+        run, ref = self.run_spec(plan)
+        window = 2 * self.slots + 2
+        queue = list(reversed(todo))
+        flying: dict[Future, tuple[SubmissionInput, list[str]]] = {}
+
+        def launch() -> Future:
+            sub = queue.pop()
+            fut, shas = self._submit(sub, run, ref)
+            flying[fut] = (sub, shas)
+            return fut
+
+        self.throughput = Throughput()
+        try:
+            done = as_completed([launch() for _ in range(min(window, len(queue)))])
+            for fut in done:
+                sub, shas = flying.pop(fut)
+                result = self._collect(fut, sub, plan)
+                write_one(result, plan.out_dir)
+                results[sub.student] = result
+                if on_done:
+                    on_done(result, False)
+                fut.release()
+                self._drop(shas)
+                if queue:
+                    done.add(launch())
+        finally:
+            for fut in list(flying):
+                fut.cancel()
+            for fut, _ in self._blobs.values():
+                fut.release()
+            self._blobs.clear()
+            if on_start is not None:
+                client.unsubscribe_topic(START_TOPIC)
+        return [results[s.student] for s in subs]
+
+    def _collect(self, fut: Future, sub: SubmissionInput, plan: RunPlan) -> SubmissionResult:
+        """The task's result, or a row that says what went wrong on the cluster (never cached)."""
+        try:
+            text, worker, seconds = fut.result()
+        except Exception as exc:
+            return cluster_error_row(sub, plan, exc)
+        self.throughput.add(worker, seconds)
+        result = SubmissionResult.model_validate_json(text)
+        result.cache_key = cache_key(sub, plan)  # the client's key, as local grading writes it
+        return result
+
+
+def cluster_error_row(sub: SubmissionInput, plan: RunPlan, exc: BaseException) -> SubmissionResult:
+    """A grader-error row for a task the cluster could not finish; it has no cache key, so the
+    next run grades it again."""
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        why = ("every worker that tried it died (it was retried); the submission may crash or "
+               "exhaust its machine, or the workers are being stopped")
+    else:
+        why = str(exc)
+    row = empty_result(
+        assignment=plan.assignment,
+        rubric=plan.rubric,
+        student=sub.student,
+        status=SubmissionStatus.GRADER_ERROR,
+        message=f"grader error on the cluster ({name}): {why}",
+        source=sub.source,
+        warnings=list(sub.problems),
+    )
+    row.identity = dict(sub.identity)
+    row.submission_hash = sub.submission_hash
+    row.kit_hash = plan.kit_hash
+    return row
