@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
 
-import torch
 from distributed import Future, as_completed
 
-import grader
 from grader.batch import RunPlan, cache_key, cached_result, grade_one
 from grader.context import SharedSessions
-from grader.distributed.blobs import blob_key, read_verified, tree_files, tree_hash
+from grader.distributed.blobs import blob_key, read_verified
 from grader.distributed.cluster import Connection
 from grader.distributed.report import Throughput
-from grader.distributed.spec import RunSpec, TaskSpec
+from grader.distributed.spec import RunSpec, TaskSpec, run_spec
 from grader.distributed.task import START_TOPIC, grade_task
 from grader.engine import empty_result
 from grader.intake import SubmissionInput
 from grader.results import SubmissionResult, SubmissionStatus
-from grader.rubric import dump_rubric
 
 StartCallback = Callable[[int, SubmissionInput], None]
 DoneCallback = Callable[[SubmissionResult, bool], None]
@@ -61,29 +58,13 @@ class ClusterEngine:
     def _slot(self, worker: str) -> int:
         return self._slot_of.setdefault(worker, len(self._slot_of))
 
-    def run_spec(self, plan: RunPlan) -> tuple[RunSpec, dict[str, Future]]:
-        """The run as workers rebuild it, and the futures of the reference's blobs."""
-        reference = plan.assignment.reference_dir() if plan.with_reference else None
-        files = tree_files(reference) if reference is not None else {}
-        spec = RunSpec(
-            assignment=plan.assignment.name,
-            rubric_toml=dump_rubric(plan.rubric),
-            rubric_hash=plan.rubric.hash(),
-            with_reference=plan.with_reference,
-            sandbox=self.sandbox,
-            kit_hash=plan.kit_hash,
-            grader_version=grader.__version__,
-            torch_version=torch.__version__,
-            reference=files,
-            reference_hash=tree_hash(files) if files else "",
-        )
-        futures: dict[str, Future] = {}
-        if reference is not None:
-            for name, sha in files.items():
-                futures[sha] = self._hold(sha, reference / name)
-        return spec, futures
+    def _reference_blobs(self, run: RunSpec, reference: Path | None) -> dict[str, Future]:
+        """The futures of the reference's blobs (held for the whole class)."""
+        if reference is None:
+            return {}
+        return {sha: self._hold(sha, reference / name) for name, sha in run.reference.items()}
 
-    def _hold(self, sha: str, path: Any) -> Future:
+    def _hold(self, sha: str, path: Path) -> Future:
         """The blob future for ``sha`` (submitted once while anyone needs it)."""
         if sha in self._blobs:
             fut, count = self._blobs[sha]
@@ -160,7 +141,8 @@ class ClusterEngine:
                     on_start(self._slot(str(msg.get("worker"))), by_student[msg["student"]])
 
             client.subscribe_topic(START_TOPIC, started)
-        run, ref = self.run_spec(plan)
+        run, reference = run_spec(plan, self.sandbox)
+        ref = self._reference_blobs(run, reference)
         window = 2 * self.slots + 2
         queue = list(reversed(todo))
         flying: dict[Future, tuple[SubmissionInput, list[str]]] = {}

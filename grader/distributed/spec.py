@@ -7,9 +7,19 @@ differs from the client's (grader and torch versions, rubric hash, kit hash).
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
 from pydantic import BaseModel, Field
 
+import grader
+from grader.distributed.blobs import tree_files, tree_hash
 from grader.intake import SubmissionInput
+from grader.rubric import dump_rubric
+
+if TYPE_CHECKING:
+    from grader.batch import RunPlan
 
 
 class RunSpec(BaseModel):
@@ -39,3 +49,22 @@ class TaskSpec(BaseModel):
 
     run: RunSpec
     submission: SubmissionInput
+
+
+def run_spec(plan: RunPlan, sandbox: str) -> tuple[RunSpec, Path | None]:
+    """The client's run as workers rebuild it, and the reference folder its blobs come from."""
+    reference = plan.assignment.reference_dir() if plan.with_reference else None
+    files = tree_files(reference) if reference is not None else {}
+    spec = RunSpec(
+        assignment=plan.assignment.name,
+        rubric_toml=dump_rubric(plan.rubric),
+        rubric_hash=plan.rubric.hash(),
+        with_reference=plan.with_reference,
+        sandbox=sandbox,
+        kit_hash=plan.kit_hash,
+        grader_version=grader.__version__,
+        torch_version=torch.__version__,
+        reference=files,
+        reference_hash=tree_hash(files) if files else "",
+    )
+    return spec, reference

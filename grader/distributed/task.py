@@ -130,13 +130,13 @@ class WorkerState:
 
     def prepared(self, run: RunSpec, ref_blobs: Mapping[str, bytes]) -> _PreparedRun:
         """The run described by ``run``, prepared here once (kits built, calibrated, verified)."""
+        problem = version_problem(run.grader_version, run.torch_version)
+        if problem:
+            raise WorkerRefused(problem)
         key = run.plan_key()
         with self._lock:
             if key in self._runs:
                 return self._runs[key]
-            problem = version_problem(run.grader_version, run.torch_version)
-            if problem:
-                raise WorkerRefused(problem)
             rubric = Rubric.model_validate(tomllib.loads(run.rubric_toml))
             if rubric.hash() != run.rubric_hash:
                 raise WorkerRefused(f"worker {here()} read the rubric differently from the client")

@@ -1,0 +1,47 @@
+"""Shared helpers of the cluster tests: a small mlm_step class and what must match across runs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from grader.results import SubmissionResult
+
+ROOT = Path(__file__).resolve().parents[2]
+ZOO = ROOT / "tests" / "mlm_step" / "zoo"
+MUTANTS = ("causal_mask", "erf_gelu", "builtin_softmax", "per_row_mean", "no_sqrt_scaling")
+
+
+def make_class(dest: Path, n: int = 6) -> Path:
+    """``n`` mlm_step students: the reference, then zoo mutants, one empty folder at the end."""
+    dest.mkdir(parents=True)
+    (dest / "s00_reference").mkdir()
+    shutil.copy2(ROOT / "reference" / "mlm_step" / "mlm_step.py", dest / "s00_reference")
+    for i in range(1, n - 1):
+        name = MUTANTS[(i - 1) % len(MUTANTS)]
+        shutil.copytree(ZOO / name, dest / f"s{i:02d}_{name}")
+    (dest / f"s{n - 1:02d}_empty").mkdir()
+    return dest
+
+
+def verdicts(results: list[SubmissionResult] | dict[str, SubmissionResult]) -> dict[str, object]:
+    """What must be identical wherever a class is graded: scores, statuses, checks, messages."""
+    rows = results.values() if isinstance(results, dict) else results
+    return {
+        r.student: (
+            r.score, r.status, r.message, r.submission_hash, r.cache_key, r.kit_hash,
+            [(c.id, c.status, c.score, c.message, c.details) for c in r.checks],
+            [(i.id, i.points, i.message) for i in r.items],
+            r.warnings, r.integrity_flags,
+        )
+        for r in rows
+    }
+
+
+def read_results(out: Path) -> dict[str, SubmissionResult]:
+    """Every result JSON the run wrote, by student."""
+    found = {}
+    for path in sorted((out / "results").glob("*.json")):
+        r = SubmissionResult.model_validate_json(path.read_text())
+        found[r.student] = r
+    return found

@@ -1,0 +1,94 @@
+"""The worker side without a cluster: ``grade_task`` grades like local threads from bytes alone,
+stages the reference privately, and refuses clearly when its kit, rubric or versions differ."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+
+import pytest
+
+from grader.assignments import get_assignment
+from grader.batch import RunPlan, grade_one, intake, prepare_run
+from grader.context import SharedSessions
+from grader.distributed.spec import RunSpec, TaskSpec, run_spec
+from grader.distributed.task import STATE, WorkerRefused, grade_task
+from grader.intake import SubmissionInput
+from grader.results import SubmissionResult
+from grader.sandbox import get_sandbox
+from tests.distributed.helpers import make_class, verdicts
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunPlan, list]]:
+    root = tmp_path_factory.mktemp("task")
+    a = get_assignment("mlm_step")
+    plan = RunPlan(assignment=a, rubric=a.default_rubric(), sandbox=get_sandbox("auto"),
+                   out_dir=root / "out", jobs=1)
+    prepare_run(plan)
+    subs = intake(make_class(root / "class", 3), plan)
+    yield plan, subs
+    STATE.close()
+
+
+def _blobs(sub: SubmissionInput) -> dict[str, bytes]:
+    assert sub.staged_dir is not None
+    return {sha: (sub.staged_dir / name).read_bytes() for name, sha in sub.files.items()}
+
+
+def _remote(plan: RunPlan, sub: SubmissionInput, run: RunSpec | None = None) -> SubmissionResult:
+    spec, reference = run_spec(plan, "auto")
+    run = run or spec
+    ref = {sha: (reference / name).read_bytes() for name, sha in spec.reference.items()}
+    task = TaskSpec(run=run, submission=sub.model_copy(update={"staged_dir": None}))
+    text, worker, seconds = grade_task(task.model_dump_json(), _blobs(sub), ref)
+    assert worker and seconds > 0
+    return SubmissionResult.model_validate_json(text)
+
+
+def test_a_task_grades_exactly_like_local_threads(setup: tuple[RunPlan, list]) -> None:
+    plan, subs = setup
+    ok = [s for s in subs if s.status == "ok"]
+    assert len(ok) == 2
+    local = [grade_one(s, plan, SharedSessions()) for s in ok]
+    remote = [_remote(plan, s) for s in ok]
+    assert verdicts(remote) == verdicts(local)
+    assert remote[0].score == 100.0 and remote[1].score < 100.0  # the reference, then a mutant
+
+
+def test_the_reference_comes_from_the_bytes_sent_into_a_private_folder(
+    setup: tuple[RunPlan, list],
+) -> None:
+    plan, subs = setup
+    _remote(plan, subs[0])
+    staged = sorted(STATE.root.glob("reference-*/mlm_step"))
+    assert len(staged) == 1
+    assert (staged[0] / "oracle.py").read_bytes() == (
+        plan.assignment.reference_dir() / "oracle.py"  # type: ignore[operator]
+    ).read_bytes()
+    assert stat.S_IMODE(STATE.root.stat().st_mode) == 0o700
+    assert not list(STATE.root.glob("sub-*")), "a graded submission's copy is removed"
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"kit_hash": "0123456789abcdef"}, "built kit"),
+        ({"grader_version": "0.0.0"}, "same versions"),
+        ({"rubric_hash": "f" * 64}, "rubric differently"),
+    ],
+)
+def test_a_worker_that_would_grade_differently_refuses(
+    setup: tuple[RunPlan, list], change: dict[str, str], says: str
+) -> None:
+    plan, subs = setup
+    spec, _ = run_spec(plan, "auto")
+    with pytest.raises(WorkerRefused, match=says):
+        _remote(plan, subs[0], spec.model_copy(update=change))
+
+
+def test_only_an_explicit_process_sandbox_accepts_no_isolation() -> None:
+    from grader.distributed.task import open_sandbox
+
+    assert open_sandbox("process").name == "process"
+    assert open_sandbox("auto").isolates  # bwrap works on this machine
