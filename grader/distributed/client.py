@@ -58,6 +58,10 @@ class ClusterEngine:
     def _slot(self, worker: str) -> int:
         return self._slot_of.setdefault(worker, len(self._slot_of))
 
+    def worker_at(self, slot: int) -> str:
+        """The address of the worker shown as progress line ``slot``."""
+        return next(w for w, s in self._slot_of.items() if s == slot)
+
     def _reference_blobs(self, run: RunSpec, reference: Path | None) -> dict[str, Future]:
         """The futures of the reference's blobs (held for the whole class)."""
         if reference is None:
