@@ -53,7 +53,11 @@ class Connection:
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """Every worker the scheduler knows, by address (nthreads, resources, ...)."""
-        return dict(self.client.scheduler_info(n_workers=-1)["workers"])
+        try:
+            info = self.client.scheduler_info(n_workers=-1)
+        except TypeError:  # distributed < 2025: every worker is listed anyway
+            info = self.client.scheduler_info()
+        return dict(info["workers"])
 
     def close(self) -> None:
         """Disconnect; stop the local cluster if this started it."""
