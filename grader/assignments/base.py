@@ -55,6 +55,8 @@ class Assignment(ABC):
     # Worker resources a tier needs on a cluster, e.g. {"quality": {"GPU": 1}}: tasks of a run
     # that uses that tier go only to Dask workers started with those resources.
     tier_resources: ClassVar[dict[str, dict[str, float]]] = {}
+    # Rubric settings that name files kits are built from (sent to cluster workers as bytes).
+    data_settings: ClassVar[tuple[str, ...]] = ()
 
     @property
     def package_dir(self) -> Path:

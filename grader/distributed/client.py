@@ -20,7 +20,7 @@ from grader.context import SharedSessions
 from grader.distributed.blobs import blob_key, read_verified
 from grader.distributed.cluster import Connection
 from grader.distributed.report import Throughput
-from grader.distributed.spec import RunSpec, TaskSpec, run_spec
+from grader.distributed.spec import RunSpec, TaskSpec, data_files, run_spec
 from grader.distributed.task import START_TOPIC, grade_task
 from grader.engine import empty_result
 from grader.intake import SubmissionInput
@@ -62,11 +62,15 @@ class ClusterEngine:
         """The address of the worker shown as progress line ``slot``."""
         return next(w for w, s in self._slot_of.items() if s == slot)
 
-    def _reference_blobs(self, run: RunSpec, reference: Path | None) -> dict[str, Future]:
-        """The futures of the reference's blobs (held for the whole class)."""
-        if reference is None:
-            return {}
-        return {sha: self._hold(sha, reference / name) for name, sha in run.reference.items()}
+    def _run_blobs(self, run: RunSpec, plan: RunPlan, reference: Path | None) -> dict[str, Future]:
+        """The futures of the reference's and the data files' blobs (held for the whole class)."""
+        held = {}
+        if reference is not None:
+            held = {sha: self._hold(sha, reference / name) for name, sha in run.reference.items()}
+        paths = data_files(plan)
+        for setting, (_, sha) in run.data.items():
+            held[sha] = self._hold(sha, paths[setting])
+        return held
 
     def _hold(self, sha: str, path: Path) -> Future:
         """The blob future for ``sha`` (submitted once while anyone needs it)."""
@@ -146,7 +150,7 @@ class ClusterEngine:
 
             client.subscribe_topic(START_TOPIC, started)
         run, reference = run_spec(plan, self.sandbox)
-        ref = self._reference_blobs(run, reference)
+        ref = self._run_blobs(run, plan, reference)
         window = 2 * self.slots + 2
         queue = list(reversed(todo))
         flying: dict[Future, tuple[SubmissionInput, list[str]]] = {}
@@ -190,6 +194,7 @@ class ClusterEngine:
         self.throughput.add(worker, seconds)
         result = SubmissionResult.model_validate_json(text)
         result.cache_key = cache_key(sub, plan)  # the client's key, as local grading writes it
+        result.rubric_hash = plan.rubric.hash()  # the worker's names its own copies of data files
         return result
 
 

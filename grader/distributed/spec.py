@@ -14,7 +14,7 @@ import torch
 from pydantic import BaseModel, Field
 
 import grader
-from grader.distributed.blobs import tree_files, tree_hash
+from grader.distributed.blobs import sha256_bytes, tree_files, tree_hash
 from grader.intake import SubmissionInput
 from grader.rubric import dump_rubric
 
@@ -35,12 +35,13 @@ class RunSpec(BaseModel):
     torch_version: str
     reference: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256
     reference_hash: str = ""
+    data: dict[str, tuple[str, str]] = Field(default_factory=dict)  # setting -> (file name, sha)
 
     def plan_key(self) -> str:
         """What a worker's cached run depends on (one prepared plan per distinct key)."""
         return "|".join(
             [self.assignment, self.rubric_hash, str(self.with_reference), self.sandbox,
-             self.reference_hash, self.kit_hash]
+             self.reference_hash, self.kit_hash, *sorted(sha for _, sha in self.data.values())]
         )
 
 
@@ -51,8 +52,20 @@ class TaskSpec(BaseModel):
     submission: SubmissionInput
 
 
+def data_files(plan: RunPlan) -> dict[str, Path]:
+    """The files the rubric's data settings name (a course corpus, its vocabulary), by setting."""
+    found = {}
+    for name in plan.assignment.data_settings:
+        value = str(plan.rubric.setting(name, "") or "")
+        if value:
+            found[name] = Path(value)
+    return found
+
+
 def run_spec(plan: RunPlan, sandbox: str) -> tuple[RunSpec, Path | None]:
     """The client's run as workers rebuild it, and the reference folder its blobs come from."""
+    data = {name: (path.name, sha256_bytes(path.read_bytes()))
+            for name, path in data_files(plan).items()}
     reference = plan.assignment.reference_dir() if plan.with_reference else None
     files = tree_files(reference) if reference is not None else {}
     spec = RunSpec(
@@ -66,5 +79,6 @@ def run_spec(plan: RunPlan, sandbox: str) -> tuple[RunSpec, Path | None]:
         torch_version=torch.__version__,
         reference=files,
         reference_hash=tree_hash(files) if files else "",
+        data=data,
     )
     return spec, reference

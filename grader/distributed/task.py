@@ -128,6 +128,18 @@ class WorkerState:
         assignment.reference_dir = lambda: reference  # type: ignore[method-assign]
         return assignment
 
+    def _local_data(self, run: RunSpec, rubric: Rubric, blobs: Mapping[str, bytes]) -> Rubric:
+        """The rubric with its data settings pointing at this worker's staged copies."""
+        if not run.data:
+            return rubric
+        settings = dict(rubric.settings)
+        for setting, (name, sha) in run.data.items():
+            folder = self.root / f"data-{sha[:16]}"
+            if not folder.is_dir():
+                stage({name: sha}, {k: v for k, v in blobs.items() if k == sha}, folder)
+            settings[setting] = str(folder / name)
+        return rubric.model_copy(update={"settings": settings})
+
     def prepared(self, run: RunSpec, ref_blobs: Mapping[str, bytes]) -> _PreparedRun:
         """The run described by ``run``, prepared here once (kits built, calibrated, verified)."""
         problem = version_problem(run.grader_version, run.torch_version)
@@ -140,6 +152,7 @@ class WorkerState:
             rubric = Rubric.model_validate(tomllib.loads(run.rubric_toml))
             if rubric.hash() != run.rubric_hash:
                 raise WorkerRefused(f"worker {here()} read the rubric differently from the client")
+            rubric = self._local_data(run, rubric, ref_blobs)
             plan = RunPlan(
                 assignment=self._assignment(run, ref_blobs),
                 rubric=rubric,
@@ -193,12 +206,15 @@ def _announce(student: str) -> None:
 
 
 def grade_task(
-    task_json: str, sub_blobs: Mapping[str, bytes], ref_blobs: Mapping[str, bytes]
+    task_json: str, sub_blobs: Mapping[str, bytes], run_blobs: Mapping[str, bytes]
 ) -> tuple[str, str, float]:
-    """Grade one submission here: (result JSON, this worker's address, seconds it took)."""
+    """Grade one submission here: (result JSON, this worker's address, seconds it took).
+
+    ``sub_blobs`` hold the submission's files, ``run_blobs`` the reference's and data files'.
+    """
     t0 = time.perf_counter()
     task = TaskSpec.model_validate_json(task_json)
-    prepared = STATE.prepared(task.run, ref_blobs)
+    prepared = STATE.prepared(task.run, run_blobs)
     sub = task.submission
     _announce(sub.student)
     staged: Path | None = None

@@ -3,8 +3,10 @@ stages the reference privately, and refuses clearly when its kit, rubric or vers
 
 from __future__ import annotations
 
+import shutil
 import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +94,36 @@ def test_only_an_explicit_process_sandbox_accepts_no_isolation() -> None:
 
     assert open_sandbox("process").name == "process"
     assert open_sandbox("auto").isolates  # bwrap works on this machine
+
+
+@pytest.mark.slow
+def test_a_course_corpus_travels_as_bytes_and_the_worker_kit_matches(tmp_path: Path) -> None:
+    """A rubric's ``corpus`` names a file on the client only; the worker gets its bytes."""
+    from grader.assignments.bert_pretrain.kit import DEFAULT_CORPUS
+    from grader.distributed.blobs import BlobError
+    from grader.distributed.task import WorkerState
+
+    corpus = tmp_path / "client-only" / "data_clean.txt"
+    corpus.parent.mkdir()
+    shutil.copy2(DEFAULT_CORPUS, corpus)
+    a = get_assignment("bert_pretrain")
+    rubric = a.default_rubric()
+    settings = {**rubric.settings, "profile": "small", "corpus": str(corpus)}
+    rubric = rubric.model_copy(update={"settings": settings})
+    plan = RunPlan(assignment=a, rubric=rubric, sandbox=get_sandbox("auto"),
+                   out_dir=tmp_path / "out", with_reference=False)
+    prepare_run(plan)
+    spec, _ = run_spec(plan, "auto")
+    sha = spec.data["corpus"][1]
+    state = WorkerState()
+    try:
+        worker = state.prepared(spec, {sha: corpus.read_bytes()})
+        assert worker.plan.kit_hash == plan.kit_hash
+        staged = Path(str(worker.plan.rubric.setting("corpus", "")))
+        assert staged.read_bytes() == corpus.read_bytes()
+        assert state.root in staged.parents and corpus.parent not in staged.parents
+        other = spec.model_copy(update={"data": {"corpus": ("data_clean.txt", "0" * 64)}})
+        with pytest.raises(BlobError, match="no bytes were sent"):
+            state.prepared(other, {sha: corpus.read_bytes()})
+    finally:
+        state.close()

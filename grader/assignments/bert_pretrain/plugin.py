@@ -72,6 +72,7 @@ class BertPretrain(Assignment):
         "vocab.txt",
     )
     checks = registry
+    data_settings: ClassVar[tuple[str, ...]] = ("corpus", "vocab")
 
     def prepare(self, rubric: Rubric, *, with_reference: bool) -> Prepared:
         """Build the probe kit (small) and the checkpoint kit (the rubric's profile)."""

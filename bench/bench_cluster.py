@@ -1,0 +1,144 @@
+"""Benchmark the Dask engine: its overhead against local threads, and its scaling over workers.
+
+1. Overhead: the same generated mlm_step class graded at ``--jobs 2`` (threads) and on
+   ``--cluster local:2`` (two worker processes, one thread each) in this one run; prints the wall
+   ratio cluster / threads (goal <= 1.1x), for the grading alone and with the cluster's start.
+2. Scale: ``--scale`` submissions (default 200; kits cached, as on any rerun) on a local cluster
+   of 1 worker and of 2 workers; prints the throughput ratio (goal >= 1.8x on 2 free cores).
+
+Every run must give identical grades (checked). Each student's file carries its own comment, so
+no two submissions share a hash. Usage:
+    .venv/bin/python bench/bench_cluster.py [--n 16] [--scale 200] [--skip-overhead|--skip-scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from grader.assignments import get_assignment
+from grader.batch import RunPlan, grade_all, intake, prepare_run
+from grader.intake import SubmissionInput
+from grader.results import SubmissionResult
+from grader.sandbox import get_sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = [ROOT / "reference" / "mlm_step" / "mlm_step.py"] + [
+    ROOT / "tests" / "mlm_step" / "zoo" / name / "mlm_step.py"
+    for name in ("causal_mask", "erf_gelu", "builtin_softmax", "per_row_mean", "no_sqrt_scaling")
+]
+
+
+def make_class(dest: Path, n: int) -> Path:
+    """``n`` mlm_step students cycling through the reference and five mutants, all distinct."""
+    dest.mkdir(parents=True)
+    for i in range(n):
+        src = SOURCES[i % len(SOURCES)]
+        student = dest / f"s{i:03d}"
+        student.mkdir()
+        text = src.read_text() + f"\n# submitted by student {i}\n"
+        (student / "mlm_step.py").write_text(text)
+    return dest
+
+
+def new_plan(out: Path, jobs: int) -> tuple[RunPlan, Callable[[Path], list[SubmissionInput]]]:
+    """A prepared mlm_step run writing to ``out`` (kits and oracle ready, no result cache)."""
+    a = get_assignment("mlm_step")
+    plan = RunPlan(assignment=a, rubric=a.default_rubric(), sandbox=get_sandbox("auto"),
+                   out_dir=out, jobs=jobs, use_cache=False)
+    prepare_run(plan)
+    return plan, lambda folder: intake(folder, plan)
+
+
+Timed = tuple[float, float, list[SubmissionResult]]
+
+
+def threads(class_dir: Path, out: Path, jobs: int) -> Timed:
+    """(wall s, wall s, results) of local threads (no start cost to separate)."""
+    plan, find = new_plan(out, jobs)
+    subs = find(class_dir)
+    t0 = time.perf_counter()
+    results = grade_all(subs, plan)
+    wall = time.perf_counter() - t0
+    return wall, wall, results
+
+
+def cluster(class_dir: Path, out: Path, workers: int) -> Timed:
+    """(grading wall s, wall s with the cluster's start and stop, results) on ``local:workers``."""
+    from grader.distributed.client import ClusterEngine
+    from grader.distributed.cluster import check_cluster, connect
+
+    plan, find = new_plan(out, workers)
+    subs = find(class_dir)
+    t0 = time.perf_counter()
+    conn = connect(None, f"local:{workers}")
+    check_cluster(conn, "auto", {})
+    engine = ClusterEngine(conn, sandbox="auto", resources={})
+    try:
+        t1 = time.perf_counter()
+        results = engine.grade_all(subs, plan)
+        grading = time.perf_counter() - t1
+    finally:
+        engine.close()
+    return grading, time.perf_counter() - t0, results
+
+
+def verdicts(results: list[SubmissionResult]) -> list[object]:
+    """What must not change with the engine."""
+    return [(r.student, r.score, [(c.id, c.status, c.score, c.message) for c in r.checks])
+            for r in results]
+
+
+def main() -> None:
+    """Run the benchmarks and print their tables."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=16, help="class size of the overhead comparison")
+    p.add_argument("--scale", type=int, default=200, help="class size of the scale run")
+    p.add_argument("--skip-overhead", action="store_true")
+    p.add_argument("--skip-scale", action="store_true")
+    args = p.parse_args()
+    console = Console()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    try:
+        if not args.skip_overhead:
+            klass = make_class(tmp / "class", args.n)
+            t_wall, _, t_res = threads(klass, tmp / "threads", 2)
+            c_wall, c_total, c_res = cluster(klass, tmp / "cluster", 2)
+            table = Table(title=f"{args.n} mlm_step submissions: local threads vs Dask")
+            for col in ("engine", "grading s", "with cluster start s"):
+                table.add_column(col, justify="right")
+            table.add_row("--jobs 2 (threads)", f"{t_wall:.1f}", f"{t_wall:.1f}")
+            table.add_row("--cluster local:2", f"{c_wall:.1f}", f"{c_total:.1f}")
+            console.print(table)
+            console.print(
+                f"engine overhead, cluster / threads: [bold]{c_wall / t_wall:.2f}x[/] grading, "
+                f"{c_total / t_wall:.2f}x with the cluster's start (goal <= 1.1x); "
+                f"grades identical: {verdicts(c_res) == verdicts(t_res)}"
+            )
+        if not args.skip_scale:
+            klass = make_class(tmp / "scale", args.scale)
+            one, _, res1 = cluster(klass, tmp / "w1", 1)
+            two, _, res2 = cluster(klass, tmp / "w2", 2)
+            table = Table(title=f"scale: {args.scale} mlm_step submissions (kits cached)")
+            for col in ("workers", "grading s", "submissions / min"):
+                table.add_column(col, justify="right")
+            for n, wall in ((1, one), (2, two)):
+                table.add_row(str(n), f"{wall:.1f}", f"{60 * args.scale / wall:.1f}")
+            console.print(table)
+            console.print(
+                f"throughput 2 workers / 1 worker: [bold]{one / two:.2f}x[/] (goal >= 1.8x); "
+                f"grades identical: {verdicts(res1) == verdicts(res2)}"
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
