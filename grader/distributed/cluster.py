@@ -1,9 +1,10 @@
 """Connect to a cluster (``--scheduler tcp://HOST:8786``) or start one (``--cluster local:N``).
 
-A local cluster has N worker processes with one thread each, listening on 127.0.0.1 only and with
-no dashboard. Before a class starts, every worker is asked whether it can grade (same versions, a
-sandbox that isolates) and the run's resources are checked against the workers', so a cluster that
-cannot take the tasks says so up front instead of leaving them queued for ever.
+A local cluster has N worker processes with one thread each; it listens on 127.0.0.1 only (the
+scheduler's HTTP endpoints on a free loopback port). Before a class starts, every worker is asked
+whether it can grade (same versions, a sandbox that isolates) and the run's resources are checked
+against the workers', so a cluster that cannot take the tasks says so up front instead of leaving
+them queued for ever.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def connect(scheduler: str | None, cluster: str | None, *, wait_s: float = 60.0)
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # the HTTP endpoints, on loopback, any port
             silence_logs=logging.ERROR,
         )
         conn = Connection(Client(local), local)

@@ -38,7 +38,7 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def _cluster(**kw: object) -> distributed.LocalCluster:
     return distributed.LocalCluster(
-        threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+        threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
         silence_logs=40, **kw,
     )
 
@@ -66,6 +66,22 @@ def test_local_cluster_grades_exactly_like_threads_and_caches(
     assert _grade(subs, out, "--cluster", "local:2") == 0
     assert f"cached {N}" in _said(capsys)
     assert verdicts(read_results(out)) == verdicts(expected)
+
+
+def test_a_local_cluster_listens_on_loopback_only() -> None:
+    import psutil
+
+    from grader.distributed.cluster import connect
+
+    conn = connect(None, "local:1")
+    try:
+        me = psutil.Process()
+        listening = [c.laddr for p in [me, *me.children(recursive=True)]
+                     for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    finally:
+        conn.close()
+    assert len(listening) >= 3  # scheduler, its HTTP endpoints, the worker (and its nanny)
+    assert {a.ip for a in listening} == {"127.0.0.1"}
 
 
 def test_a_worker_killed_mid_class_loses_nothing(klass: tuple[Path, dict], tmp_path: Path) -> None:
