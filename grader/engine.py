@@ -12,15 +12,17 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import grader
+from grader import versions
 from grader.assignments.base import Assignment
 from grader.checks import CheckSpec, CheckStopped, Verdict
+from grader.compat import UTC
 from grader.context import GradingContext, SharedSessions
 from grader.results import (
     CheckResult,
@@ -41,11 +43,13 @@ def environment(sandbox: Sandbox, seed: int) -> Environment:
         grader_version=grader.__version__,
         python=sys.version.split()[0],
         torch=torch.__version__,
+        numpy=versions.installed("numpy") or "",
         platform=platform.platform(terse=True),
         sandbox=sandbox.name,
         sandbox_isolates=sandbox.isolates,
         threads=1,
         seed=seed,
+        version_drift=versions.pin_drift(),
     )
 
 

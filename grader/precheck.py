@@ -60,8 +60,7 @@ def run_precheck(
 ) -> SubmissionResult:
     """Stage ``folder`` and run the property checks on it."""
     rubric = precheck_rubric(assignment, train)
-    if not sandbox.isolates and console is not None:
-        console.print("[yellow]Note:[/] running your code without isolation (process backend).")
+    # What the process backend means is said once, by the CLI (cli.process_backend_note).
     sub = stage_one(
         folder,
         scratch / "staging",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
+
+from grader.compat import StrEnum
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 
@@ -104,11 +105,15 @@ class Environment(BaseModel):
     grader_version: str
     python: str
     torch: str
+    numpy: str = ""
     platform: str
     sandbox: str
     sandbox_isolates: bool
     threads: int = 1
     seed: int = 0
+    # packages not at constraints/grading.txt's exact version, e.g. "torch 2.12.0 (grading pin
+    # 2.13.0)": empty in the course's grading environment
+    version_drift: list[str] = Field(default_factory=list)
 
 
 class SubmissionResult(BaseModel):

@@ -7,7 +7,6 @@ by the pydantic models below and round-trips through them (``load_rubric`` / ``d
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -15,6 +14,7 @@ from typing import Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from grader.compat import tomllib
 from grader.results import CheckResult, CheckStatus, ItemResult, Visibility
 
 Policy = Literal["all_or_nothing", "proportional"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from rich.table import Table
 from grader.assignments import get_assignment
 from grader.assignments.base import REPO_ROOT
 from grader.batch import RunPlan, grade_all, intake, prepare_run
+from grader.compat import tomllib
 from grader.results import CheckStatus, SubmissionResult
 from grader.sandbox import get_sandbox
 

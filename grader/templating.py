@@ -40,9 +40,10 @@ import argparse
 import difflib
 import re
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader.compat import tomllib
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]+(?P<id>\S+)[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from grader.assignments import all_assignments, get_assignment
+from grader.compat import tomllib
 from grader.results import CheckResult, CheckStatus
 from grader.rubric import Rubric, RubricItem, dump_rubric, load_rubric, score_items
 

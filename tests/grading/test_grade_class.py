@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "bert_pretrain"
 ZOO = ROOT / "tests" / "zoo" / "bert_pretrain"
+NOT_FULLY_GRADED = 1  # grade's exit code: carol (syntax error), ghost (empty), mallory (unsafe zip)
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -67,7 +68,7 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     subs = build_class(root)
     out = root / "out-j2"
     rc = grade_main([str(subs), "--profile", "small", "--jobs", "2", "--out", str(out)])
-    assert rc == 0
+    assert rc == NOT_FULLY_GRADED
     return subs, out
 
 
@@ -99,11 +100,26 @@ def test_reports_are_written(klass: tuple[Path, Path]) -> None:
     assert "4711" in canvas  # the Canvas user id of erinsmith
 
 
+def test_json_summary_on_stdout(klass: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+                                ) -> None:
+    subs, out = klass
+    capsys.readouterr()
+    rc = grade_main([str(subs), "--profile", "small", "--out", str(out), "--json", "-q"])
+    doc = json.loads(capsys.readouterr().out)  # stdout holds the JSON document and nothing else
+    assert rc == doc["exit_code"] == NOT_FULLY_GRADED
+    rows = {r["student"]: r for r in doc["rows"]}
+    assert set(rows) == {"alice", "carol", "dave", "erinsmith", "ghost", "mallory"}
+    assert rows["alice"]["status"] == "graded" and rows["alice"]["score"] == 50
+    assert rows["ghost"]["status"] == "no_submission" and rows["mallory"]["status"] == "invalid"
+    assert sum(doc["counts"].values()) == doc["submissions"] == 6
+
+
 def test_rerun_is_served_from_the_cache(klass: tuple[Path, Path]) -> None:
     subs, out = klass
     before = {n: r.graded_at for n, r in _grades(out).items()}
     t0 = time.perf_counter()
-    assert grade_main([str(subs), "--profile", "small", "--jobs", "2", "--out", str(out)]) == 0
+    rc = grade_main([str(subs), "--profile", "small", "--jobs", "2", "--out", str(out)])
+    assert rc == NOT_FULLY_GRADED
     assert time.perf_counter() - t0 < 60  # generous: it must not regrade anything
     after = {n: r.graded_at for n, r in _grades(out).items()}
     graded = [n for n in before if before[n] is not None and n not in ("ghost", "mallory")]
@@ -132,7 +148,8 @@ def test_a_changed_submission_is_regraded(klass: tuple[Path, Path], tmp_path: Pa
 def test_same_grades_at_one_and_two_jobs(klass: tuple[Path, Path], tmp_path: Path) -> None:
     subs, out = klass
     one = tmp_path / "out-j1"
-    assert grade_main([str(subs), "--profile", "small", "--jobs", "1", "--out", str(one)]) == 0
+    rc = grade_main([str(subs), "--profile", "small", "--jobs", "1", "--out", str(one)])
+    assert rc == NOT_FULLY_GRADED
     assert _verdicts(_grades(one)) == _verdicts(_grades(out))
 
 
@@ -155,7 +172,8 @@ def test_kill_9_then_rerun_finishes_the_class(klass: tuple[Path, Path], tmp_path
         proc.wait()
     first = _grades(out)
     assert 2 <= len(first) < 6, "the run must be killed half-way"
-    assert grade_main([str(subs), "--profile", "small", "--jobs", "2", "--out", str(out)]) == 0
+    rc = grade_main([str(subs), "--profile", "small", "--jobs", "2", "--out", str(out)])
+    assert rc == NOT_FULLY_GRADED
     second = _grades(out)
     assert set(second) == {"alice", "carol", "dave", "erinsmith", "ghost", "mallory"}
     for name, result in first.items():

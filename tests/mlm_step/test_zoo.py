@@ -6,12 +6,12 @@ The quick tests grade the reference and the template both ways; the whole zoo is
 from __future__ import annotations
 
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from grader.assignments import get_assignment
+from grader.compat import tomllib
 from grader.sandbox import Sandbox, get_sandbox
 from tests.mlm_step.helpers import ZOO, grade_folder, not_passed
 
