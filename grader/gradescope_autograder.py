@@ -1,77 +1,150 @@
 """Gradescope mode: run the same grader inside Gradescope's autograder container.
 
-``run_autograder`` (installed as ``nlpgrade-gradescope``) reads ``/autograder/submission``,
-grades it with the bundled rubric and reference, and writes ``/autograder/results/results.json``.
-``build_autograder_zip`` makes the zip an instructor uploads: ``setup.sh``, ``run_autograder`` and
-the grader's source (package, rubrics, reference) under ``source/``.
+``run_autograder`` (installed as ``nlpgrade-gradescope``) reads ``$ROOT/submission``, grades it
+with the bundled rubric and reference, and writes ``$ROOT/results/results.json``; ``$ROOT`` is
+``$NLPGRADE_GRADESCOPE_ROOT`` or Gradescope's ``/autograder``. ``build_autograder_zip`` makes the
+zip an instructor uploads: ``setup.sh`` and ``run_autograder`` (mode 0755) and the course's
+grader source (package, constraints, rubrics, reference) under ``source/``. It needs a checkout
+of the course repository: an installed wheel has no reference solution, so it refuses there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from grader.assignments import get_assignment
-from grader.assignments.base import REPO_ROOT
-from grader.atomic import atomic_write_text
-from grader.batch import RunPlan, grade_one, prepare_run
-from grader.context import SharedSessions
-from grader.exporters import to_gradescope, validate_gradescope
-from grader.intake import stage_one
-from grader.sandbox import get_sandbox
+if TYPE_CHECKING:
+    from grader.batch import RunPlan
 
-AUTOGRADER = Path(os.environ.get("NLPGRADE_GRADESCOPE_ROOT", "/autograder"))
+EXIT_USAGE = 2
+EXEC_MODE = 0o100755  # a regular file, rwxr-xr-x: Gradescope runs both scripts directly
+FILE_MODE = 0o100644
+
+
+def autograder_root() -> Path:
+    """Gradescope's tree: ``$NLPGRADE_GRADESCOPE_ROOT`` (tests, local runs) or ``/autograder``."""
+    return Path(os.environ.get("NLPGRADE_GRADESCOPE_ROOT", "/autograder"))
+
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image.
+# Gradescope runs this once, as root, when it builds the autograder image (it is unpacked at
+# $ROOT/source). Any Ubuntu image with a Python >= 3.10 works (22.04 has 3.10, 24.04 3.12);
+# otherwise it installs apt's python3. The grading versions come from constraints/grading.txt.
+# Optional environment:
+#   NLPGRADE_GRADESCOPE_ROOT  Gradescope's tree (default /autograder; the tests use a temp dir)
+#   NLPGRADE_PYTHON           the interpreter for the venv (default: newest python3.X >= 3.10)
+#   NLPGRADE_VENV             where the venv goes (default /opt/nlpgrade)
+#   NLPGRADE_WHEELHOUSE       a folder of wheels: install offline from it only
 set -euo pipefail
-apt-get update -q && apt-get install -y -q python3 python3-venv python3-pip bubblewrap
-python3 -m venv /opt/nlpgrade
-/opt/nlpgrade/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-/opt/nlpgrade/bin/pip install -q /autograder/source
+ROOT="${{NLPGRADE_GRADESCOPE_ROOT:-/autograder}}"
+SRC="$ROOT/source"
+VENV="${{NLPGRADE_VENV:-/opt/nlpgrade}}"
+export NLPGRADE_CACHE="${{NLPGRADE_CACHE:-$VENV/cache}}"
+
+pick_python() {{
+  for py in ${{NLPGRADE_PYTHON:-}} python3.13 python3.12 python3.11 python3.10 python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c \\
+        'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      command -v "$py"
+      return 0
+    fi
+  done
+  return 1
+}}
+if ! PY=$(pick_python); then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv python3-pip
+  PY=$(pick_python) || {{
+    echo "setup.sh: no Python >= 3.10 with venv here; choose Ubuntu 22.04 or newer." >&2
+    exit 1
+  }}
+fi
+echo "setup.sh: $("$PY" -V) from $PY"
+"$PY" -m venv "$VENV"
+if [ -n "${{NLPGRADE_WHEELHOUSE:-}}" ]; then
+  SOURCES=(--no-index --find-links "$NLPGRADE_WHEELHOUSE")
+else  # CPU torch from PyTorch's index (never a CUDA build), the rest from PyPI
+  SOURCES=(--index-url https://download.pytorch.org/whl/cpu
+           --extra-index-url https://pypi.org/simple)
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check "${{SOURCES[@]}}" \\
+  -c "$SRC/constraints/grading.txt" "$SRC"
+# Build the kit and calibrate now, into the image, so that each submission only grades.
+NLPGRADE_REFERENCE_ROOT="$SRC/reference" NLPGRADE_RUBRIC_ROOT="$SRC/rubrics" \\
+  "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile} --prepare-only
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission.
-cd /autograder/source
-NLPGRADE_REFERENCE_ROOT=/autograder/source/reference \\
-NLPGRADE_RUBRIC_ROOT=/autograder/source/rubrics \\
-exec /opt/nlpgrade/bin/nlpgrade-gradescope --assignment {assignment} --profile {profile}
+# Gradescope runs this for every submission (in a fresh container built by setup.sh).
+set -euo pipefail
+ROOT="${{NLPGRADE_GRADESCOPE_ROOT:-/autograder}}"
+VENV="${{NLPGRADE_VENV:-/opt/nlpgrade}}"
+cd "$ROOT/source"
+export NLPGRADE_GRADESCOPE_ROOT="$ROOT" NLPGRADE_CACHE="${{NLPGRADE_CACHE:-$VENV/cache}}"
+export NLPGRADE_REFERENCE_ROOT="$ROOT/source/reference" NLPGRADE_RUBRIC_ROOT="$ROOT/source/rubrics"
+exec "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile}
 """
 
-SOURCE_PARTS = ("pyproject.toml", "README.md", "grader", "rubrics", "reference")
+# What source/ must hold for setup.sh to install a grader that can grade.
+SOURCE_PARTS = ("pyproject.toml", "README.md", "constraints", "grader", "rubrics", "reference")
+
+
+def _plan(assignment_name: str, profile: str | None, sandbox: str, out_dir: Path) -> RunPlan:
+    from grader.assignments import get_assignment
+    from grader.batch import RunPlan
+    from grader.sandbox import get_sandbox
+
+    assignment = get_assignment(assignment_name)
+    rubric = assignment.default_rubric()
+    if profile:
+        rubric = rubric.model_copy(update={"settings": {**rubric.settings, "profile": profile}})
+    return RunPlan(
+        assignment=assignment,
+        rubric=rubric,
+        sandbox=get_sandbox(sandbox),
+        out_dir=out_dir,
+        with_reference=assignment.reference_dir() is not None,
+    )
 
 
 def run_autograder(argv: list[str] | None = None) -> int:
-    """Grade ``/autograder/submission`` and write Gradescope's ``results.json``."""
+    """Grade ``$ROOT/submission`` and write Gradescope's ``results.json``."""
+    from grader.atomic import atomic_write_text
+    from grader.batch import grade_one, prepare_run
+    from grader.context import SharedSessions
+    from grader.exporters import to_gradescope, validate_gradescope
+    from grader.intake import stage_one
+
     p = argparse.ArgumentParser(prog="nlpgrade-gradescope")
     p.add_argument("--assignment", default="bert_pretrain")
     p.add_argument("--profile", default=None)
     p.add_argument("--sandbox", default="auto")
+    p.add_argument(
+        "--prepare-only", action="store_true", help="build the kit and calibrate, then stop"
+    )
     args = p.parse_args(argv)
     console = Console(stderr=True)
-    assignment = get_assignment(args.assignment)
-    rubric = assignment.default_rubric()
-    if args.profile:
-        rubric = rubric.model_copy(
-            update={"settings": {**rubric.settings, "profile": args.profile}}
-        )
+    root = autograder_root()
     with tempfile.TemporaryDirectory(prefix="nlpgrade-gs-") as tmp:
-        plan = RunPlan(
-            assignment=assignment,
-            rubric=rubric,
-            sandbox=get_sandbox(args.sandbox),
-            out_dir=Path(tmp),
-            with_reference=assignment.reference_dir() is not None,
-        )
+        plan = _plan(args.assignment, args.profile, args.sandbox, Path(tmp))
+        if not plan.with_reference:
+            console.print("[red]No reference solution found[/] (set NLPGRADE_REFERENCE_ROOT).")
+            return EXIT_USAGE
         prepare_run(plan)
+        if args.prepare_only:
+            console.print(f"kit ready for {args.assignment} (sandbox {plan.sandbox.name})")
+            return 0
+        assignment = plan.assignment
         sub = stage_one(
-            AUTOGRADER / "submission",
+            root / "submission",
             Path(tmp) / "staging",
             student="submission",
             expected_files=assignment.required_files,
@@ -87,37 +160,102 @@ def run_autograder(argv: list[str] | None = None) -> int:
     if errors:
         console.print(f"[red]results.json does not follow Gradescope's format:[/] {errors}")
         return 1
-    import json
-
-    atomic_write_text(AUTOGRADER / "results" / "results.json", json.dumps(doc, indent=2))
+    atomic_write_text(root / "results" / "results.json", json.dumps(doc, indent=2))
     console.print(f"score {result.score:g} / {result.max_score:g}")
     return 0
 
 
+def missing_parts(root: Path, assignment: str) -> list[str]:
+    """What a course checkout at ``root`` lacks for a working autograder zip."""
+    needed = [
+        "pyproject.toml",
+        "constraints/grading.txt",
+        "grader/__init__.py",
+        f"rubrics/{assignment}.toml",
+        f"reference/{assignment}",
+    ]
+    return [part for part in needed if not (root / part).exists()]
+
+
+def _source_files(root: Path, part: str) -> list[Path]:
+    path = root / part
+    if path.is_file():
+        return [path]
+    found = []
+    # followlinks: grader/rubrics is a symlink to rubrics/ and must reach the zip as files
+    for folder, dirs, files in os.walk(path, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        found += [Path(folder) / f for f in sorted(files) if not f.endswith((".pyc", ".pyo"))]
+    return found
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # reproducible zips
+    info.external_attr = mode << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
 def build_autograder_zip(
-    dest: Path, assignment: str = "bert_pretrain", profile: str = "official", root: Path = REPO_ROOT
+    dest: Path,
+    assignment: str = "bert_pretrain",
+    profile: str = "official",
+    root: Path | None = None,
 ) -> Path:
-    """Write the autograder zip an instructor uploads to Gradescope."""
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("setup.sh", SETUP_SH)
-        zf.writestr("run_autograder", RUN_AUTOGRADER.format(assignment=assignment, profile=profile))
+    """Write the autograder zip an instructor uploads; ``ValueError`` if ``root`` lacks parts."""
+    from grader.assignments.base import REPO_ROOT
+
+    root = REPO_ROOT if root is None else root
+    missing = missing_parts(root, assignment)
+    if missing:
+        raise ValueError(
+            f"{root} is not a course checkout of nlpgrade: it has no {', '.join(missing)}. "
+            "An installed package carries no reference solution; run nlpgrade-gradescope-zip "
+            "in the course repository, or pass --root PATH to it."
+        )
+    fmt = {"assignment": assignment, "profile": profile}
+    with zipfile.ZipFile(dest, "w") as zf:
+        _add(zf, "setup.sh", SETUP_SH.format(**fmt).encode(), EXEC_MODE)
+        _add(zf, "run_autograder", RUN_AUTOGRADER.format(**fmt).encode(), EXEC_MODE)
         for part in SOURCE_PARTS:
-            path = root / part
-            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-            for f in files:
-                if "__pycache__" in f.parts:
-                    continue
-                zf.write(f, f"source/{f.relative_to(root)}")
+            for f in _source_files(root, part):
+                _add(zf, f"source/{f.relative_to(root)}", f.read_bytes(), FILE_MODE)
     return dest
 
 
+def _default_root() -> Path | None:
+    """The current folder when it is a course checkout, else the package's own (editable) one."""
+    cwd = Path.cwd()
+    return cwd if (cwd / "reference").is_dir() and (cwd / "pyproject.toml").is_file() else None
+
+
 def build_zip_main(argv: list[str] | None = None) -> int:
-    """``nlpgrade-gradescope-zip OUT.zip``: build the Gradescope autograder zip."""
-    p = argparse.ArgumentParser(prog="nlpgrade-gradescope-zip")
+    """``nlpgrade-gradescope-zip OUT.zip``: build the Gradescope autograder zip, or refuse."""
+    p = argparse.ArgumentParser(
+        prog="nlpgrade-gradescope-zip",
+        description="Build the autograder zip to upload to Gradescope, from a checkout of the "
+        "course repository (it must hold reference/ and rubrics/).",
+    )
     p.add_argument("dest", type=Path)
     p.add_argument("--assignment", default="bert_pretrain")
     p.add_argument("--profile", default="official")
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the course checkout (default: the current folder if it is one, else the "
+        "checkout this grader is installed from in editable mode)",
+    )
     args = p.parse_args(argv)
-    build_autograder_zip(args.dest, args.assignment, args.profile)
+    console = Console(stderr=True)
+    try:
+        build_autograder_zip(args.dest, args.assignment, args.profile, args.root or _default_root())
+    except ValueError as exc:
+        console.print(f"[red]No zip written:[/] {exc}")
+        return EXIT_USAGE
     Console().print(f"wrote {args.dest}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(build_zip_main())
