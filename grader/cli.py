@@ -49,6 +49,23 @@ class UsageError(Exception):
     """A problem with the command line or the configuration it names (exit code 2)."""
 
 
+def torch_missing(console: Console) -> bool:
+    """Say so (once, with the fix) when PyTorch is not installed: the checks need it."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        return False
+    want = versions.grading_pins().get("torch", "")
+    console.print(
+        "[red]PyTorch is not installed in this Python[/] "
+        f"({sys.executable}): the checks run your model with it. Install it first, e.g. "
+        f"pip install 'torch=={want}' --index-url https://download.pytorch.org/whl/cpu"
+        if want
+        else "[red]PyTorch is not installed in this Python.[/]"
+    )
+    return True
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", action="version", version=f"nlpgrade {__version__}")
     p.add_argument(
@@ -293,6 +310,8 @@ def grade_main(argv: list[str] | None = None) -> int:
     if args.submissions is None:
         grade_parser().error("SUBMISSIONS_DIR is required (or --self-test)")
     args.assignment = args.assignment or "bert_pretrain"
+    if torch_missing(console):
+        return _emit(failure(EXIT_USAGE, "PyTorch is not installed"), args.json)
     if not args.submissions.is_dir():
         console.print(f"[red]{args.submissions} is not a folder.[/]")
         return _emit(failure(EXIT_USAGE, f"{args.submissions} is not a folder"), args.json)
@@ -375,11 +394,13 @@ def _detect(folder: Path) -> str | None:
 def precheck_main(argv: list[str] | None = None) -> int:
     """``precheck [DIR]``: the reference-free checks of the student's own files."""
     args = precheck_parser().parse_args(argv)  # first: --version/--help must not load torch
+    setup_logging(args.verbose, args.quiet)
+    console = Console(stderr=args.json, quiet=args.quiet)
+    if torch_missing(console):
+        return EXIT_USAGE
     from grader.assignments import get_assignment
     from grader.precheck import precheck_json, print_checklist, run_precheck
 
-    setup_logging(args.verbose, args.quiet)
-    console = Console(stderr=args.json, quiet=args.quiet)
     folder = args.folder.resolve()
     name = args.assignment or _detect(folder)
     if name is None:

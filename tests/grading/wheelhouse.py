@@ -84,3 +84,13 @@ def build_wheelhouse(dest: Path, torch_version: str) -> Path:
         seen.add(name)
         repack(dist, dest)
     return dest
+
+
+if __name__ == "__main__":  # python -m tests.grading.wheelhouse DEST [TORCH_VERSION]
+    import sys
+
+    from grader.versions import grading_pins
+
+    target = Path(sys.argv[1])
+    build_wheelhouse(target, sys.argv[2] if len(sys.argv) > 2 else grading_pins()["torch"])
+    print(f"wheelhouse: {len(list(target.glob('*.whl')))} wheels in {target}")
