@@ -20,7 +20,7 @@ from rich.logging import RichHandler
 
 from grader import __version__, versions
 from grader.distributed.command import add_cluster_arguments, open_engine, wants_cluster
-from grader.results import SubmissionResult, SubmissionStatus
+from grader.results import SubmissionResult
 from grader.run_summary import (
     EXIT_GRADER_FAILURE,
     EXIT_USAGE,
@@ -123,7 +123,7 @@ def grade_parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade a class of submissions.",
         epilog="Exit codes: 0 every submission graded; 1 some rows not fully graded (invalid, "
-        "nothing submitted, timed out, crashed, TODO); 2 usage or configuration error; "
+        "nothing submitted, incomplete: crashed or timed out); 2 usage or configuration error; "
         "3 grader failure.",
     )
     p.add_argument("submissions", nargs="?", type=Path, help="folder of submissions")

@@ -3,8 +3,8 @@
 Exit codes (documented in the README):
 
 * 0: every submission was graded completely (low scores included);
-* 1: some rows are not fully graded: invalid upload, nothing submitted, a check timed out,
-  crashed or hit a TODO (their rows and reports are still written);
+* 1: some rows are not fully graded: invalid upload, nothing submitted, or ``incomplete`` (a
+  check crashed, timed out or ran out of memory); their rows and reports are still written;
 * 2: usage or configuration error (bad arguments, missing folder, invalid rubric, the sandbox
   asked for is not available); nothing was graded;
 * 3: the grader itself failed (a ``grader_error`` row, or an unexpected exception).

@@ -73,10 +73,10 @@ def _row(status: SubmissionStatus) -> SubmissionResult:
 def test_exit_code_by_row_status() -> None:
     assert exit_code([_row(SubmissionStatus.GRADED)] * 2) == 0
     assert exit_code([]) == 0
-    for status in (SubmissionStatus.PARTIAL, SubmissionStatus.INVALID,
+    for status in (SubmissionStatus.INCOMPLETE, SubmissionStatus.INVALID,
                    SubmissionStatus.NO_SUBMISSION):
         assert exit_code([_row(SubmissionStatus.GRADED), _row(status)]) == 1
-    assert exit_code([_row(SubmissionStatus.PARTIAL), _row(SubmissionStatus.GRADER_ERROR)]) == 3
+    assert exit_code([_row(SubmissionStatus.INCOMPLETE), _row(SubmissionStatus.GRADER_ERROR)]) == 3
 
 
 def test_version_drift_notes() -> None:
