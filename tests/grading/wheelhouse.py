@@ -39,9 +39,13 @@ def find_torch_wheel(version: str) -> Path | None:
 def repack(dist: metadata.Distribution, dest: Path) -> Path:
     """Write ``dist`` (installed) back as a wheel in ``dest``; returns the wheel's path."""
     wheel_meta = dist.read_text("WHEEL") or ""
-    tag = next(
-        ln.split(":", 1)[1].strip() for ln in wheel_meta.splitlines() if ln.startswith("Tag")
-    )
+    tags = [
+        ln.split(":", 1)[1].strip().split("-")
+        for ln in wheel_meta.splitlines()
+        if ln.startswith("Tag:")
+    ]
+    # the compressed tag set of all Tag lines (py2.py3-none-any, not py2-none-any)
+    tag = "-".join(".".join(dict.fromkeys(t[i] for t in tags)) for i in range(3))
     name, version = _norm(dist.metadata["Name"]), dist.version
     out = dest / f"{name}-{version}-{tag}.whl"
     base = Path(str(dist.locate_file("")))
