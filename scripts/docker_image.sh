@@ -48,9 +48,9 @@ if [ "$need_build" = 1 ] || [ "${REBUILD:-0}" = 1 ]; then
   trap 'rm -rf "$CTX"' EXIT
   cp -r Dockerfile constraints reference rubrics "$CTX/"
   "$PY" -m tests.grading.wheelhouse "$CTX/wheels"
-  "$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$CTX/wheels" . 2>&1 \
+  "$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$CTX/dist" . 2>&1 \
     | grep -v "^WARNING: Location" || true
-  ls "$CTX"/wheels/nlpgrade-*.whl >/dev/null
+  ls "$CTX"/dist/nlpgrade-*.whl >/dev/null
   docker build --network none --target worker -t "$WORKER_IMAGE" "$CTX"
   docker build --network none -t "$GRADE_IMAGE" "$CTX"
 fi

@@ -57,11 +57,23 @@ if [ "${SKIP_GRADE_IMAGE:-0}" != 1 ]; then
   cp -r examples/bert_pretrain/alice_correct "$work/subs/alice"
   cp -r examples/bert_pretrain/dave_no_tying "$work/subs/dave"
   chmod -R a+rX "$work"
-  flags=(--security-opt seccomp=unconfined --security-opt apparmor=unconfined)
+  chown 10001:10001 "$work/out"  # the image's user; an instructor passes --user "$(id -u):$(id -g)"
+  # bwrap inside a container: a non-root user, Docker's seccomp profile off (it refuses the
+  # user namespace) and /proc unmasked (bwrap mounts its own); AppArmor hosts also need
+  # apparmor=unconfined
+  flags=(--user 10001:10001 --security-opt seccomp=unconfined
+         --security-opt systempaths=unconfined --security-opt apparmor=unconfined)
+  log "without the flags, bwrap is refused (exit code 2 expected)"
   set +e
+  docker run --rm -v "$work/subs:/subs:ro" "$GRADE_IMAGE" grade /subs --sandbox bwrap -q
+  rc=$?
+  [ "$rc" = 2 ] || fail "without the flags, grade --sandbox bwrap should exit 2, got $rc"
+  log "docker run --rm ${flags[*]} -v subs:/subs:ro -v out:/out $GRADE_IMAGE grade /subs"
+  start=$(date +%s)
   docker run --rm "${flags[@]}" -v "$work/subs:/subs:ro" -v "$work/out:/out" \
     "$GRADE_IMAGE" grade /subs --profile small --sandbox bwrap --json -q > "$work/summary.json"
   rc=$?
+  echo "docker run ... grade: exit code $rc in $(( $(date +%s) - start )) s"
   set -e
   cat "$work/summary.json"
   [ "$rc" = 0 ] || fail "docker run ... grade exited $rc"
