@@ -70,7 +70,9 @@ def repack(dist: metadata.Distribution, dest: Path) -> Path:
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             records.append(f"{text},sha256={digest},{len(data)}")
         records.append(f"{info_dir}/RECORD,,")
-        zf.writestr(f"{info_dir}/RECORD", "\n".join(records) + "\n")
+        record = zipfile.ZipInfo(f"{info_dir}/RECORD", date_time=(2020, 1, 1, 0, 0, 0))
+        record.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(record, "\n".join(records) + "\n")  # fixed dates: the same bytes each time
     return out
 
 
