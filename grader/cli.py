@@ -200,7 +200,8 @@ def _run_class(
     try:
         roster = load_roster(args.roster) if args.roster else None
     except RosterError as exc:
-        raise UsageError(f"--roster: {exc}") from exc
+        console.print(f"[red]--roster:[/] {exc}")
+        raise SystemExit(EXIT_USAGE) from exc
     try:
         assignment = get_assignment(args.assignment)
     except KeyError as exc:
@@ -320,10 +321,13 @@ def grade_main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         console.print(f"[red]{exc}[/]")
         return _emit(failure(EXIT_USAGE, str(exc), args.assignment), args.json)
-    except SystemExit as exc:  # _sandbox: the backend asked for is not available
-        if exc.code != EXIT_USAGE:
-            raise
-        return _emit(failure(EXIT_USAGE, "sandbox not available", args.assignment), args.json)
+    except SystemExit as exc:  # a refusal already explained (sandbox, roster, cluster): exit 2
+        if exc.code == EXIT_USAGE:
+            _emit(
+                failure(EXIT_USAGE, "refused before grading (see stderr)", args.assignment),
+                args.json,
+            )
+        raise
     except Exception as exc:  # a grader bug: say so, keep the traceback for -v
         log.debug("grader failure", exc_info=True)
         console.print(f"[red]The grader failed:[/] {type(exc).__name__}: {exc} (run with -vv)")

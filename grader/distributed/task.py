@@ -13,7 +13,6 @@ import copy
 import shutil
 import threading
 import time
-import tomllib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import grader
 from grader.assignments import get_assignment
 from grader.assignments.base import Assignment
 from grader.batch import RunPlan, grade_one, prepare_run
+from grader.compat import tomllib
 from grader.context import SharedSessions
 from grader.distributed.blobs import private_root, stage
 from grader.distributed.spec import RunSpec, TaskSpec

@@ -22,6 +22,7 @@ distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.slow
 N = 6  # students: the reference, four mutants, an empty folder
+NOT_FULLY_GRADED = 1  # grade's exit code: the empty folder is a no_submission row
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("cluster")
     subs = make_class(root / "class", N)
     out = root / "threads"
-    assert _grade(subs, out, "--jobs", "2") == 0
+    assert _grade(subs, out, "--jobs", "2") == NOT_FULLY_GRADED
     results = read_results(out)
     assert len(results) == N
     return subs, results
@@ -57,13 +58,13 @@ def test_local_cluster_grades_exactly_like_threads_and_caches(
 ) -> None:
     subs, expected = klass
     out = tmp_path / "local2"
-    assert _grade(subs, out, "--cluster", "local:2") == 0
+    assert _grade(subs, out, "--cluster", "local:2") == NOT_FULLY_GRADED
     printed = _said(capsys)
     assert "Cluster throughput" in printed and "tcp://127.0.0.1:" in printed
     assert "Dask dashboard" not in printed  # a local cluster runs without one
     assert verdicts(read_results(out)) == verdicts(expected)
     # a second run is served from the client's cache without grading anything again
-    assert _grade(subs, out, "--cluster", "local:2") == 0
+    assert _grade(subs, out, "--cluster", "local:2") == NOT_FULLY_GRADED
     assert f"cached {N}" in _said(capsys)
     assert verdicts(read_results(out)) == verdicts(expected)
 
@@ -140,7 +141,7 @@ def test_a_killed_client_resumes_from_its_cache(klass: tuple[Path, dict], tmp_pa
         proc.wait()
     written = read_results(out)
     assert 3 <= len(written) < N
-    assert _grade(subs, out, "--cluster", "local:2") == 0
+    assert _grade(subs, out, "--cluster", "local:2") == NOT_FULLY_GRADED
     assert verdicts(read_results(out)) == verdicts(expected)
     for student, row in written.items():  # rows written before the kill were served, not redone
         assert read_results(out)[student].graded_at == row.graded_at
@@ -166,7 +167,7 @@ def test_gpu_tasks_wait_for_gpu_workers_and_a_cluster_without_says_so(
         try:
             out = tmp_path / "gpu"
             assert _grade(subs, out, "--scheduler", cluster.scheduler_address,
-                          "--resources", "GPU=1") == 0
+                          "--resources", "GPU=1") == NOT_FULLY_GRADED
         finally:
             plain.terminate()
             plain.wait(30)
@@ -228,7 +229,7 @@ def test_a_worker_that_cannot_isolate_refuses(
             # told so explicitly, the same worker grades without isolation
             out = tmp_path / "process"
             assert _grade(subs, out, "--scheduler", cluster.scheduler_address,
-                          "--sandbox", "process") == 0
+                          "--sandbox", "process") == NOT_FULLY_GRADED
         finally:
             worker.terminate()
             worker.wait(30)
