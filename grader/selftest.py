@@ -33,6 +33,9 @@ class ZooCase(BaseModel):
     failing: list[str] = Field(default_factory=list)  # checks that must not pass
     checkpoint: str | None = None  # copied in as bert_model.pt when the folder has none
     note: str = ""
+    # What `precheck` must give (checked by the assignment's own tests, where they set them).
+    precheck_score: float | None = None
+    precheck_failing: list[str] | None = None
 
 
 class Zoo(BaseModel):

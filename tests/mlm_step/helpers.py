@@ -10,8 +10,8 @@ from grader.engine import grade_submission
 from grader.results import SubmissionResult
 from grader.sandbox import Sandbox
 
-HERE = Path(__file__).resolve().parent
-ZOO = HERE / "zoo"
+ROOT = Path(__file__).resolve().parents[2]
+ZOO = ROOT / "tests" / "zoo" / "mlm_step"
 GRADE_TIERS = ("file", "property", "reference")
 PRECHECK_TIERS = ("file", "property")
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.assignments.mlm_step.ban import forbidden_reason, scan_source
+from grader.assignments.mlm_step.ban import forbidden_reason, scan_file, scan_source, scan_text
 
 ROOT = Path(__file__).resolve().parents[2]
-ZOO = Path(__file__).resolve().parent / "zoo"
+ZOO = ROOT / "tests" / "zoo" / "mlm_step"
 
 CASES = [
     ("loss.backward()\n", 1, ".backward()"),
@@ -61,9 +61,21 @@ def test_allowed_code_is_clean(source: str) -> None:
     assert scan_source(source, "mlm_step.py") == []
 
 
-def test_syntax_error_is_reported_with_line() -> None:
-    found = scan_source("x = 1\ndef f(:\n", "mlm_step.py")
-    assert found[0].name == "SyntaxError" and found[0].line == 2
+def test_syntax_error_is_a_syntax_error_with_its_line() -> None:
+    scan = scan_text("x = 1\ndef f(:\n", "mlm_step.py")
+    assert scan.violations == [] and scan.problem is not None
+    assert scan.problem.startswith("mlm_step.py, line 2: SyntaxError: ")
+    assert "def f(:" in scan.problem and "uses" not in scan.problem
+
+
+def test_scan_is_size_capped_and_survives_deep_nesting(tmp_path: Path) -> None:
+    big = tmp_path / "mlm_step.py"
+    big.write_text("x = 1\n" * 200)
+    assert scan_file(big, "mlm_step.py", max_bytes=100).problem is not None
+    assert "over the 100 bytes" in (scan_file(big, "mlm_step.py", max_bytes=100).problem or "")
+    assert scan_file(big, "mlm_step.py").problem is None
+    deep = scan_text("x = " + "(" * 100_000 + ")" * 100_000 + "\n", "mlm_step.py")
+    assert deep.problem is not None and deep.violations == []
 
 
 def test_reasons() -> None:

@@ -41,6 +41,31 @@ def _run(module: ModuleType, case: C.Case, dtype: torch.dtype) -> torch.Tensor:
         case.mask_id, case.heads, case.lr, case.seed)
 
 
+def test_every_case_takes_every_masking_branch() -> None:
+    for case in C.update_matrix():
+        counts = C.branch_counts(case)
+        assert all(n > 0 for n in counts.values()), (case.key, counts)
+    assert C.missing_coverage(C.update_matrix()) == []
+    assert C.missing_coverage(C.value_matrix()) == []
+
+
+def test_coverage_is_computed_from_the_cases() -> None:
+    """Removing the cases that exercise a feature makes it missing; the old matrix lacked some."""
+    matrix = C.update_matrix()
+    for name, covering in C.coverage(matrix).items():
+        assert covering, name
+        assert name in C.missing_coverage([c for c in matrix if c not in covering]), name
+    # the seeds used before (first seed selecting anything) never drew the random-token branch
+    old = [C._first_valid(c) for c in C._RAW[:7]]
+    assert {"mask.random_new", "activation.small"} <= set(C.missing_coverage(old))
+
+
+def test_small_activation_case_makes_eps_matter() -> None:
+    case = C.small_activation_case()
+    assert case.blocks > 0 and C.ln_input_variance(case) < 100 * C.LN_EPS
+    assert all(C.ln_input_variance(c) > 0.1 for c in C.update_matrix() if c.scale == 1.0)
+
+
 def test_matrix_covers_the_issue() -> None:
     cases = C.value_matrix()
     assert any((c.n, c.t, c.v, c.d, c.blocks, c.heads) == (3, 5, 11, 12, 1, 3) for c in cases)

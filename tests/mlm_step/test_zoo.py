@@ -13,9 +13,12 @@ import pytest
 from grader.assignments import get_assignment
 from grader.compat import tomllib
 from grader.sandbox import Sandbox, get_sandbox
-from tests.mlm_step.helpers import ZOO, grade_folder, not_passed
+from grader.selftest import load_zoo
+from tests.mlm_step.helpers import ROOT, grade_folder, not_passed
 
-EXPECTED = tomllib.loads((ZOO / "expected.toml").read_text())
+# The one place of expected outcomes (also read by `grade --self-test`). Here `failing` must be
+# exactly the checks that do not pass, and every case states its precheck outcome too.
+EXPECTED = load_zoo("mlm_step").cases
 MUTANTS = sorted(n for n in EXPECTED if n not in ("reference", "template"))
 
 
@@ -48,14 +51,14 @@ def prepared_precheck(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 def _staged(name: str, tmp_path: Path) -> Path:
     folder = tmp_path / name
-    shutil.copytree(ZOO / name, folder)
+    shutil.copytree(ROOT / EXPECTED[name].path, folder)
     return folder
 
 
 def _assert_grade(name: str, sandbox: Sandbox, prepared: object, tmp_path: Path) -> None:
     result = grade_folder(_staged(name, tmp_path), sandbox, prepared, with_reference=True)
     want = EXPECTED[name]
-    assert (result.score, not_passed(result)) == (want["score"], want["not_passed"]), [
+    assert (result.score, not_passed(result)) == (want.score, sorted(want.failing)), [
         (c.id, c.status, c.message[:300]) for c in result.checks if c.status != "passed"]
 
 
@@ -64,7 +67,7 @@ def _assert_precheck(name: str, sandbox: Sandbox, prepared: object, tmp_path: Pa
     want = EXPECTED[name]
     assert {c.tier for c in result.checks} <= {"file", "property"}
     assert (result.score, not_passed(result)) == (
-        want["precheck_score"], want["precheck_not_passed"]), [
+        want.precheck_score, sorted(want.precheck_failing or [])), [
         (c.id, c.status, c.message[:300]) for c in result.checks if c.status != "passed"]
 
 
@@ -93,6 +96,11 @@ def test_precheck_without_reference(
 @pytest.mark.parametrize("name", MUTANTS)
 def test_mutant_grade(name: str, sandbox: Sandbox, prepared_grade: object, tmp_path: Path) -> None:
     _assert_grade(name, sandbox, prepared_grade, tmp_path)
+
+
+def test_every_case_states_its_precheck_outcome() -> None:
+    assert all(c.precheck_score is not None and c.precheck_failing is not None
+               for c in EXPECTED.values())
 
 
 @pytest.mark.slow

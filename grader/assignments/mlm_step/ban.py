@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from pathlib import Path
 
 # Whole modules (and everything inside them) that the assignment forbids.
 FORBIDDEN_MODULES: dict[str, str] = {
@@ -171,15 +172,47 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def scan_source(source: str, filename: str) -> list[Violation]:
-    """Every forbidden use in ``source``; a syntax error is reported as one violation."""
+MAX_SOURCE_BYTES = 1_000_000  # far above any real solution (the reference is ~13 kB)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The forbidden uses found in one file, or why the file could not be read as Python."""
+
+    violations: list[Violation]
+    problem: str | None = None
+
+
+def scan_text(source: str, filename: str) -> Scan:
+    """Scan ``source``; a syntax error (or a file too deeply nested to parse) is a ``problem``."""
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
         line = exc.lineno or 0
-        return [Violation(filename, line, exc.offset or 0, "SyntaxError", exc.msg,
-                          (exc.text or "").strip())]
+        code = (exc.text or "").rstrip()
+        shown = f"\n    {code.strip()}" if code.strip() else ""
+        return Scan([], f"{filename}, line {line}: SyntaxError: {exc.msg}{shown}\nPython "
+                        "cannot read this file: fix the syntax at that line (or just before it).")
+    except (RecursionError, MemoryError, ValueError) as exc:
+        return Scan([], f"{filename} could not be parsed ({type(exc).__name__}): it is nested "
+                        "too deeply or holds bytes Python source cannot contain.")
     scanner = _Scanner(filename, source.splitlines())
     scanner.visit(tree)
     unique = {(v.line, v.name): v for v in scanner.found}
-    return sorted(unique.values(), key=lambda v: (v.filename, v.line, v.col))
+    return Scan(sorted(unique.values(), key=lambda v: (v.filename, v.line, v.col)))
+
+
+def scan_file(path: Path, filename: str, max_bytes: int = MAX_SOURCE_BYTES) -> Scan:
+    """Scan the file at ``path``, reading at most ``max_bytes`` of it (the parent parses it)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        return Scan([], f"{filename} is {size:,} bytes, over the {max_bytes:,} bytes the source "
+                        "scan reads: a solution is a few kB; remove generated or pasted data.")
+    with path.open("rb") as fh:
+        data = fh.read(max_bytes + 1)
+    return scan_text(data.decode("utf-8", errors="replace"), filename)
+
+
+def scan_source(source: str, filename: str) -> list[Violation]:
+    """Every forbidden use in ``source`` (none when it does not parse: see ``scan_text``)."""
+    return scan_text(source, filename).violations

@@ -229,3 +229,61 @@ def finite_differences(ctx: ProbeContext) -> None:
              {"out": tensor, "loss_plus": torch.tensor(plus, dtype=torch.float64),
               "loss_minus": torch.tensor(minus, dtype=torch.float64)}
              if tensor is not None else None)
+
+
+def _try(fn: Callable[[], Any]) -> tuple[Any, str | None]:
+    try:
+        return fn(), None
+    except Exception as exc:  # a helper that does not fit is a missing hint, not a failure
+        return None, f"{type(exc).__name__}: {exc}"[:200]
+
+
+@probe("helpers")
+def helpers(ctx: ProbeContext) -> None:
+    """Call the template's forward helpers on parent-chosen inputs (for feedback only).
+
+    ``mask_tokens``, ``layer_norm`` (small-variance and unit-variance rows), ``gelu`` and
+    ``softmax_rows``, when the student kept them; whatever does not fit is reported as a fact.
+    """
+    p = ctx.params
+    inputs = {k: v.clone() for k, v in ctx.inputs.items()}
+    facts: dict[str, Any] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    with guarded(ctx):
+        mod = ctx.import_student(MODULE)
+
+        def first(value: Any) -> Any:
+            return value[0] if isinstance(value, (tuple, list)) and value else value
+
+        calls: dict[str, Callable[[], Any]] = {
+            "mask_tokens": lambda: mod.mask_tokens(
+                inputs["token_ids"], int(p["vocab_size"]), int(p["mask_token_id"]),
+                int(p["seed"])),
+            "layer_norm.small": lambda: first(mod.layer_norm(inputs["ln_small"])),
+            "layer_norm.unit": lambda: first(mod.layer_norm(inputs["ln_unit"])),
+            "gelu": lambda: first(mod.gelu(inputs["gelu"])),
+            "softmax_rows": lambda: first(mod.softmax_rows(inputs["softmax"])),
+        }
+        for name, call in calls.items():
+            if not callable(getattr(mod, name.split(".")[0], None)):
+                facts[name] = "missing"
+                continue
+            value, error = _try(call)
+            if error is not None:
+                facts[name] = error
+            elif name == "mask_tokens":
+                pair = value if isinstance(value, (tuple, list)) else (value,)
+                got = [_plain(v)[1] for v in pair[:2]]
+                if len(got) == 2 and all(t is not None for t in got):
+                    tensors["mask_tokens.corrupted"], tensors["mask_tokens.selected"] = got
+                    facts[name] = "ok"
+                else:
+                    facts[name] = "not a (corrupted, selected) pair of tensors"
+            else:
+                tensor = _plain(value)[1]
+                if tensor is None:
+                    facts[name] = f"returned {type(value).__name__}"
+                else:
+                    tensors[name] = tensor
+                    facts[name] = "ok"
+    ctx.emit({"helpers": facts}, tensors or None)
