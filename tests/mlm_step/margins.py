@@ -200,6 +200,13 @@ def table(measures: list[Measure], settings: dict[str, Any]) -> str:
             f"| `{tol}` | {value} | {ok.variant}, {ok.check} | {_fmt(ok.ratio)} | "
             f"{_fmt(1 / ok.ratio if ok.ratio else math.inf)} | {bad.variant}, {bad.check} | "
             f"{_fmt(bad.ratio)} | {_fmt(bad.ratio)} |")
+    eps = [m for m in measures if m.variant in ("eps_1e12", "ref_eps_1e12")]
+    if eps:
+        loss = min(m.ratio for m in eps if m.check == "forward.loss")
+        upd = min(m.ratio for m in eps if m.check in GROUPS)
+        lines += ["", f"LayerNorm eps 1e-12 instead of 1e-5 (eps_1e12, ref_eps_1e12): the loss is "
+                      f"off by {_fmt(loss)}x `loss_rtol`, every update item by at least "
+                      f"{_fmt(upd)}x `update_rtol` (the small-activation case)."]
     return "\n".join(lines) + "\n"
 
 

@@ -52,8 +52,9 @@ def test_committed_table_is_current(measures: list[M.Measure]) -> None:
     now, committed = _rows(M.table(measures, settings)), _rows(M.TABLE.read_text())
     assert len(now) == len(committed) == len(M.TOLERANCES)
     for a, b in zip(now, committed):
-        names = (0, 1, 2, 5)
-        assert [a[i] for i in names] == [b[i] for i in names], "run python -m tests.mlm_step.margins"
+        names = (0, 1, 5)  # the nearest correct can change among near-equal float32 results
+        stale = "stale: run python -m tests.mlm_step.margins"
+        assert [a[i] for i in names] == [b[i] for i in names], stale
         for i in (3, 4, 6, 7):
             x, y = float(a[i]), float(b[i])
             assert (x == y) or (math.isfinite(x) and math.isfinite(y) and 0.5 <= x / y <= 2), (

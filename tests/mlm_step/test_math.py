@@ -92,7 +92,10 @@ def test_reference_in_float64_equals_the_oracle(oracle: ModuleType, reference: M
 def test_float32_reference_is_well_inside_the_tolerances(
     oracle: ModuleType, reference: ModuleType
 ) -> None:
-    """The rubric's 2e-5 per-part and 1e-4/1e-5 whole-output tolerances keep a 20x margin."""
+    """The rubric's 2e-5 per-part and 1e-4/1e-5 whole-output tolerances keep a 5x margin.
+
+    (test_margins.py measures every zoo submission; this is the quick check on the reference.)
+    """
     for case in C.value_matrix():
         i = C.build_inputs(case)
         res = oracle.oracle_step(
@@ -100,7 +103,7 @@ def test_float32_reference_is_well_inside_the_tolerances(
             i["w_head"], case.mask_id, case.heads, case.lr, case.seed)
         out = _run(reference, case, torch.float32)
         assert out.dtype == torch.float32 and out.shape == (case.length,)
-        assert torch.allclose(out.double(), res.updated, rtol=5e-6, atol=5e-7), case.key
+        assert torch.allclose(out.double(), res.updated, rtol=2e-5, atol=2e-6), case.key
         if case.lr != 1.0:
             continue
         base = C.flat_inputs(i)
@@ -110,7 +113,7 @@ def test_float32_reference_is_well_inside_the_tolerances(
             mine = out.double()[offset:offset + n] - base[offset:offset + n]
             want = res.updated[offset:offset + n] - base[offset:offset + n]
             offset += n
-            assert float((mine - want).norm() / want.norm()) < 1e-6, (case.key, name)
+            assert float((mine - want).norm() / want.norm()) < 4e-6, (case.key, name)
         loss = reference.mlm_loss(
             i["token_ids"], i["w_emb"], i["pos_embed"], C.unstack_blocks(i["blocks"]),
             i["w_head"], case.mask_id, case.heads, case.seed)

@@ -126,3 +126,68 @@ def test_messages_point_at_the_bug(
         rules.message)
     runtime = result.check("rules.runtime")
     assert runtime is not None and "Tensor.backward()" in runtime.message
+
+
+def _grade(name: str, sandbox: Sandbox, prepared: object, tmp_path: Path) -> dict[str, object]:
+    result = grade_folder(_staged(name, tmp_path), sandbox, prepared, with_reference=True)
+    return {c.id: c for c in result.checks}
+
+
+@pytest.mark.slow
+def test_eps_slip_is_sent_to_the_layer_norm(
+    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
+) -> None:
+    for name in ("eps_1e12", "ref_eps_1e12"):
+        checks = _grade(name, sandbox, prepared_grade, tmp_path / name)
+        loss = checks["forward.loss"].message
+        assert "small activations" in loss and "eps" in loss, loss
+        for item in ("update.attention", "update.w_head"):
+            msg = checks[item].message
+            assert "fix the forward pass first" in msg and "eps" in msg, msg
+            assert "attention_backward" not in msg, msg
+    assert "layer_norm is right on unit-scale rows" in loss  # the reference keeps its helpers
+
+
+@pytest.mark.slow
+def test_missing_random_branch_is_named(
+    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
+) -> None:
+    checks = _grade("ref_no_random_token", sandbox, prepared_grade, tmp_path)
+    assert "random-token branch" in checks["forward.loss"].message
+
+
+@pytest.mark.slow
+def test_syntax_error_is_reported_as_one(
+    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
+) -> None:
+    checks = _grade("syntax_error", sandbox, prepared_grade, tmp_path)
+    static = checks["rules.static"].message
+    line = next(i for i, ln in enumerate(
+        (ROOT / EXPECTED["syntax_error"].path / "mlm_step.py").read_text().splitlines(), 1)
+        if ln.startswith("def ln_fwd(x)"))
+    assert static.startswith(f"mlm_step.py, line {line}: SyntaxError: "), static
+    assert "Replace them" not in static and "tensor maths" not in static
+    assert "SyntaxError" in checks["structure.output"].message
+
+
+@pytest.mark.slow
+def test_overflow_in_one_part_costs_only_that_part(
+    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
+) -> None:
+    checks = _grade("emb_grad_mean_nan", sandbox, prepared_grade, tmp_path)
+    for kept in ("structure.pure", "structure.determinism", "update.w_head", "update.attention",
+                 "update.ffn", "update.pos_embed", "forward.loss", "rules.runtime"):
+        assert checks[kept].status == "passed", (kept, checks[kept].message)
+    out = checks["structure.output"].message
+    assert "non-finite" in out and "w_emb" in out and "softmax" not in out, out
+    assert "mlm_loss is finite on this case" in out
+
+
+@pytest.mark.slow
+def test_cases_left_must_still_cover_the_matrix(
+    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
+) -> None:
+    checks = _grade("raises_multi_head", sandbox, prepared_grade, tmp_path)
+    msg = checks["update.attention"].message
+    assert msg.startswith("Not judged") and "head count > 1" in msg, msg
+    assert checks["structure.pure"].status == "passed"
