@@ -8,7 +8,7 @@ from pathlib import Path
 from grader.results import SubmissionResult
 
 ROOT = Path(__file__).resolve().parents[2]
-ZOO = ROOT / "tests" / "mlm_step" / "zoo"
+ZOO = ROOT / "tests" / "zoo" / "mlm_step"
 MUTANTS = ("causal_mask", "erf_gelu", "builtin_softmax", "per_row_mean", "no_sqrt_scaling")
 
 
