@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +33,7 @@ from grader.assignments.mlm_step.judge import (
     short,
     value_excess,
 )
+from grader.compat import tomllib
 from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from grader.assignments import get_assignment
-from grader.compat import tomllib
 from grader.sandbox import Sandbox, get_sandbox
 from grader.selftest import load_zoo
 from tests.mlm_step.helpers import ROOT, grade_folder, not_passed
