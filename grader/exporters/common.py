@@ -71,6 +71,10 @@ _OVERALL: dict[SubmissionStatus, str] = {
 }
 
 
+def _checks(n: int) -> str:
+    return f"{n} check" if n == 1 else f"{n} checks"
+
+
 def overall_text(result: SubmissionResult) -> str:
     """One paragraph on what happened to the whole submission (empty when it simply graded)."""
     if result.status in _OVERALL:
@@ -79,12 +83,12 @@ def overall_text(result: SubmissionResult) -> str:
         parts = [f"{n} {UNFINISHED_WORDS[s]}" for s, n in result.unfinished().items()]
         total = sum(result.unfinished().values())
         return (
-            f"{total} check(s) could not finish ({', '.join(parts) or 'see below'}); they earn "
-            "no points. The first one below says what happened."
+            f"{_checks(total)} could not finish ({', '.join(parts) or 'see below'}) and "
+            f"earned no points. The first one below says what happened."
         )
     todo = sum(c.status == CheckStatus.TODO for c in result.checks)
     if todo and result.score == 0:
-        return f"Nothing is implemented yet: {todo} check(s) found a TODO still in place."
+        return f"Nothing is implemented yet: {_checks(todo)} found a TODO still in place."
     return ""
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.atomic import atomic_write_text
-from grader.exporters.common import STATUS_WORDS, fmt_points, overall_text, safe_filename
+from grader.exporters.common import fmt_points, overall_text, safe_filename, status_word
 from grader.exporters.jinja import html_env
 from grader.exporters.stats import ClassStats, class_stats
 from grader.results import CheckStatus, SubmissionResult
@@ -104,7 +104,7 @@ def report_context(results: Sequence[SubmissionResult]) -> dict[str, Any]:
             "checks": [
                 {
                     "c": c,
-                    "words": STATUS_WORDS[c.status],
+                    "words": status_word(c),
                     "ok": c.status == CheckStatus.PASSED,
                     "items": [i.title for i in r.items if c.id in i.checks],
                 }

@@ -110,7 +110,7 @@ def test_each_status_has_its_own_sentence():
     timeout = to_feedback_markdown(_a6("slow", CheckStatus.TIMEOUT, "ran for 20 s"))
     assert "(zero)" in template and "Nothing is implemented yet" in template
     assert "Not implemented yet" in template and "crash" not in template
-    assert "1 check(s) could not finish (1 crashed)" in broken
+    assert "1 check could not finish (1 crashed)" in broken
     assert "Your code crashed while this check ran" in broken
     assert "TODO" not in broken and "timeout" not in broken and "timed out" not in broken
     assert "1 timed out" in timeout and "ran out of time" in timeout and "crash" not in timeout
