@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ from grader.safeload import (
     UnsafeCheckpoint,
     load_state_dict,
 )
+
+from .zipbomb import MIB, deflate_bomb, stride_zero_view, zeros_crc
 
 
 class _Payload:
@@ -75,3 +80,79 @@ def test_missing_and_non_dict(tmp_path: Path) -> None:
     torch.save([torch.ones(1)], path)
     with pytest.raises(CheckpointError, match="not a state dict"):
         load_state_dict(path, max_bytes=2**20)
+
+
+# -- hostile zips: nothing is inflated past the budget in the parent ----------------------------
+
+
+def test_crafted_bomb_is_a_real_checkpoint(tmp_path: Path) -> None:
+    """The crafted file really makes an unguarded torch.load allocate what it declares."""
+    path = tmp_path / "bomb.pt"
+    deflate_bomb(path, 32)
+    assert path.stat().st_size < 64 * 1024
+    state = torch.load(path, weights_only=True)
+    assert state["w"].numel() * 4 == 32 * MIB
+    assert zeros_crc(3) == zlib.crc32(bytes(3 * MIB))
+
+
+def test_deflate_bomb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bert_model.pt"
+    deflate_bomb(path, 32)
+    with pytest.raises(CheckpointTooLarge, match=r"expands to 32\.0 MiB; the limit is 4\.0 MiB"):
+        load_state_dict(path, max_bytes=4 * MIB)
+
+
+def test_bomb_with_lying_headers_is_refused(tmp_path: Path) -> None:
+    """Headers claim 1 MiB, the stream inflates to 32 MiB: stopped at the declared size."""
+    path = tmp_path / "bert_model.pt"
+    deflate_bomb(path, 32, declared_mib=1)
+    with pytest.raises(BadCheckpoint, match=r"broken zip|does not match"):
+        load_state_dict(path, max_bytes=4 * MIB)
+
+
+def test_stride_zero_view_is_refused(tmp_path: Path) -> None:
+    """One stored float claiming 2**40 elements: loads in torch, refused by the span check."""
+    path = tmp_path / "bert_model.pt"
+    stride_zero_view(path, 2**40)
+    assert torch.load(path, weights_only=True)["w"].shape == (2**40,)
+    with pytest.raises(CheckpointTooLarge, match="spanning"):
+        load_state_dict(path, max_bytes=4 * MIB)
+
+
+def test_legacy_pickle_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "bert_model.pt"
+    torch.save({"w": torch.ones(2)}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(BadCheckpoint, match="not a zip-format PyTorch checkpoint"):
+        load_state_dict(path, max_bytes=MIB)
+
+
+_RSS_PROBE = """
+import resource, sys
+from pathlib import Path
+import torch
+from grader.safeload import CheckpointError, load_state_dict
+with open("/proc/self/status") as fh:
+    vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), resource.RLIM_INFINITY))  # machine guard
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_state_dict(Path(sys.argv[1]), max_bytes=64 << 20)
+    print("LOADED")
+except CheckpointError as exc:
+    print(type(exc).__name__, exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_eight_gib_bomb_keeps_the_parent_small(tmp_path: Path) -> None:
+    """The issue's attack: ~8 MiB on disk, 8 GiB inflated; the loading process grows < 32 MiB."""
+    path = tmp_path / "bert_model.pt"
+    deflate_bomb(path, 8192)
+    assert path.stat().st_size < 10 * MIB
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(path)], capture_output=True, text=True, timeout=120
+    )
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines, out.stderr[-2000:]
+    assert lines[0].startswith("CheckpointTooLarge") and "8192.0 MiB" in lines[0]
+    assert int(lines[1]) < 32  # MiB of peak RSS added by the attempt
