@@ -7,6 +7,7 @@ into a check status with a message the student can act on.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -19,6 +20,8 @@ import torch
 
 from grader.checks import CheckStopped, Verdict
 from grader.results import CheckResult, CheckStatus, Timings
+from grader.sandboxtext import sandbox_name, sandbox_text
+from grader.sourcefile import SourceRejected, read_source
 
 if TYPE_CHECKING:
     from grader.assignments.base import Assignment
@@ -176,25 +179,36 @@ class GradingContext:
         """A failure message built from trusted data only.
 
         When hidden material was mounted next to student code, any text the worker returns
-        (exception messages, frames) could carry it out, so the student sees the exception type
-        and their own source lines as the PARENT reads them from the staged submission.
+        (exception messages and names, frames, exported file names) could carry it out, so the
+        student sees only a built-in exception's name and their own source lines as the PARENT
+        reads them from the staged submission, at line numbers that exist in that file.
         """
-        verdict = probe_failure_verdict(outcome, doing)
+        from grader.sandbox import ProbeStatus
+
         if outcome.error is None:
-            return verdict  # timeout/oom/exit messages are written by the parent
+            if outcome.status in (ProbeStatus.TIMEOUT, ProbeStatus.OOM):
+                return probe_failure_verdict(outcome, doing)  # worded from the limits alone
+            return Verdict(
+                CheckStatus.ERROR,
+                f"Your code stopped while {doing} (it crashed, exited early or left output the "
+                "grader refused). The details are not shown for this check because it runs next "
+                "to hidden material; run the file yourself to see what happens.",
+            )
         err = outcome.error
-        etype = err.type if re.fullmatch(r"[A-Za-z_][\w.]{0,60}", err.type) else "an exception"
+        etype = err.type if _is_builtin_exception(err.type) else "an exception"
         lines = []
         for frame in err.student_frames[-4:]:
             m = FRAME.match(frame)
             if not m or m.group(1) not in self.files:
                 continue
             try:
-                text = (self.submission_dir / m.group(1)).read_text(errors="replace")
-                source = text.splitlines()[int(m.group(2)) - 1].strip()
-            except (OSError, IndexError):
-                source = ""
-            lines.append(f"  {m.group(1)}:{m.group(2)}: {source}"[:200])
+                text = read_source(self.submission_dir / m.group(1)).splitlines()
+            except SourceRejected:
+                continue
+            lineno = int(m.group(2)) if len(m.group(2)) < 7 else 0
+            if not 1 <= lineno <= len(text):
+                continue
+            lines.append(f"  {m.group(1)}:{lineno}: {text[lineno - 1].strip()}"[:200])
         status = CheckStatus.TODO if err.todo else CheckStatus.ERROR
         what = "reached an unfilled TODO" if err.todo else f"raised {etype}"
         msg = (
@@ -215,37 +229,46 @@ class GradingContext:
 FRAME = re.compile(r"^([\w./-]+\.py):(\d+)")
 
 
+def _is_builtin_exception(name: str) -> bool:
+    """Whether ``name`` is a built-in exception class (a name the sandbox cannot make up)."""
+    obj = getattr(builtins, name, None) if name.isidentifier() else None
+    return isinstance(obj, type) and issubclass(obj, BaseException)
+
+
 def probe_failure_verdict(outcome: ProbeOutcome, doing: str) -> Verdict:
     """Describe a probe that did not return normally as a verdict a student can act on."""
     from grader.sandbox import ProbeStatus
 
     if outcome.error is not None:
         err = outcome.error
-        where = f"\n  at {err.student_frames[-1]}" if err.student_frames else ""
+        etype, message = sandbox_name(err.type), sandbox_text(err.message)
+        frames = [sandbox_text(f, 200) for f in err.student_frames[-4:]]
+        where = f"\n  at {frames[-1]}" if frames else ""
         if err.todo:
             # The frame's source line is the `raise NotImplementedError(<the message>)`: keep
             # only the place, or the TODO text would be printed twice.
             where = where.split(": ", 1)[0]
             return Verdict(
                 CheckStatus.TODO,
-                f"Not written yet: {doing} reached an unfilled TODO ({err.message}).{where}",
-                details={"error_type": err.type},
+                f"Not written yet: {doing} reached an unfilled TODO ({message}).{where}",
+                details={"error_type": etype},
             )
-        trace = "\n".join(f"  {f}" for f in err.student_frames[-4:])
-        msg = f"Your code raised {err.type} while {doing}: {err.message}"
+        trace = "\n".join(f"  {f}" for f in frames)
+        msg = f"Your code raised {etype} while {doing}: {message}"
         if trace:
             msg += f"\nTraceback (your files, innermost last):\n{trace}"
-        return Verdict(CheckStatus.ERROR, msg, details={"error_type": err.type})
+        return Verdict(CheckStatus.ERROR, msg, details={"error_type": etype})
+    said = sandbox_text(outcome.message)  # may quote sandbox-chosen names (rejected outputs)
     if outcome.status == ProbeStatus.TIMEOUT:
         return Verdict(
             CheckStatus.TIMEOUT,
-            f"Stopped while {doing}: {outcome.message}. Look for an endless loop, or work far "
+            f"Stopped while {doing}: {said}. Look for an endless loop, or work far "
             "larger than the assignment needs.",
         )
     if outcome.status == ProbeStatus.OOM:
         return Verdict(
             CheckStatus.OOM,
-            f"Stopped while {doing}: {outcome.message}. Something allocates far more memory than "
+            f"Stopped while {doing}: {said}. Something allocates far more memory than "
             "this model needs (a huge tensor, or keeping every batch's graph alive).",
         )
-    return Verdict(CheckStatus.ERROR, f"Your code stopped while {doing}: {outcome.message}")
+    return Verdict(CheckStatus.ERROR, f"Your code stopped while {doing}: {said}")

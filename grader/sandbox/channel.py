@@ -9,6 +9,8 @@ import selectors
 import time
 from typing import Any
 
+from grader.safejson import JSONRejected, loads_capped
+
 MAX_LINE = 1024 * 1024
 
 
@@ -57,7 +59,10 @@ class Channel:
             if len(self._buf) > MAX_LINE:
                 raise WorkerGone("worker sent an oversized message")
         line, self._buf = self._buf.split(b"\n", 1)
-        msg = json.loads(line)
+        try:
+            msg = loads_capped(line, what="a worker message")
+        except JSONRejected as exc:
+            raise WorkerGone(f"worker sent a malformed message ({exc})") from exc
         if not isinstance(msg, dict):
             raise WorkerGone("worker sent a malformed message")
         return msg

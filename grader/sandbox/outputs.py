@@ -1,8 +1,12 @@
-"""Read a finished probe's outputs from the scratch: capped, symlink-proof, validated."""
+"""Read a finished probe's outputs from the scratch: capped, symlink-proof, validated.
+
+Every string in what comes back is sandbox-controlled: the error's type, message and frames are
+made inert (:mod:`grader.sandboxtext`) here, once, and rejection messages name an exported file
+only through the same helper.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +14,9 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 from safetensors.torch import load as load_safetensors
+
+from grader.safejson import JSONRejected, loads_capped
+from grader.sandboxtext import sandbox_name, sandbox_text
 
 from .models import Limits, ProbeError
 from .scratch import OutputRejected, copy_capped, read_capped
@@ -38,9 +45,9 @@ def _json(out: Path, name: str, cap: int) -> Any:
     if raw is None:
         return None
     try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise OutputRejected(f"{name} is not valid JSON") from exc
+        return loads_capped(raw, what=name)
+    except JSONRejected as exc:
+        raise OutputRejected(str(exc)) from exc
 
 
 def _safe_parts(name: str) -> list[str]:
@@ -53,8 +60,18 @@ def _safe_parts(name: str) -> list[str]:
         or "\0" in name
         or len(name) > 255
     ):
-        raise OutputRejected(f"bad exported file name {name[:80]!r}")
+        raise OutputRejected(f"bad exported file name '{sandbox_text(name, 60)}'")
     return parts
+
+
+def _inert_error(err: ProbeError) -> ProbeError:
+    """The error with every sandbox string capped and made inert (frames: the last 8)."""
+    return ProbeError(
+        type=sandbox_name(err.type),
+        message=sandbox_text(err.message),
+        student_frames=[sandbox_text(f, 200) for f in err.student_frames[-8:]],
+        todo=err.todo,
+    )
 
 
 def read_logs(pdir: Path, limits: Limits, into: ProbeOutputs) -> None:
@@ -77,7 +94,7 @@ def read_outputs(pdir: Path, limits: Limits, files_dest: Path) -> ProbeOutputs:
         res.done = read_capped(out, "done", 64) is not None
         err = _json(out, "error.json", JSON_MAX)
         if err is not None:
-            res.error = ProbeError.model_validate(err)
+            res.error = _inert_error(ProbeError.model_validate(err))
         data = _json(out, "result.json", JSON_MAX)
         if data is not None and not isinstance(data, dict):
             raise OutputRejected("result.json is not an object")
@@ -98,8 +115,14 @@ def read_outputs(pdir: Path, limits: Limits, files_dest: Path) -> ProbeOutputs:
                 left -= copy_capped(pdir / "work", name, dest, left)
             except FileNotFoundError:
                 continue
+            except OutputRejected as exc:  # its text starts with the sandbox-chosen name
+                reason = str(exc).removeprefix(f"{name}: ")
+                reason = reason if reason != str(exc) else "not a plain file"
+                raise OutputRejected(
+                    f"exported file '{sandbox_text(name, 60)}' refused: {reason}"
+                ) from exc
             res.files[name] = dest
     except (OutputRejected, ValidationError) as exc:
-        res.rejected = str(exc).splitlines()[0]
+        res.rejected = sandbox_text(str(exc).splitlines()[0] if str(exc) else "", 200)
         res.data, res.tensors, res.files = {}, {}, {}
     return res

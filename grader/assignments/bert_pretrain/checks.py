@@ -6,7 +6,6 @@ instructor's solution and evaluate checkpoints with the trusted reference forwar
 
 from __future__ import annotations
 
-import ast
 import copy
 import re
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from grader.assignments.bert_pretrain.kit import framework_text
 from grader.checks import CheckRegistry, CheckStopped, Verdict
 from grader.compare import Comparison, close, compare
 from grader.results import CheckStatus
+from grader.sourcefile import SourceRejected, parse_file
 
 if TYPE_CHECKING:
     from grader.assignments.bert_pretrain.plugin import Prepared
@@ -110,9 +110,8 @@ def files_present(ctx: GradingContext) -> Verdict:
 def _syntax_problem(ctx: GradingContext, name: str) -> Verdict | None:
     if not ctx.has_file(name):
         return Verdict.failed(f"{name} was not submitted.")
-    source = (ctx.submission_dir / name).read_bytes()
     try:
-        ast.parse(source, filename=name)
+        parse_file(ctx.submission_dir / name, name)
     except SyntaxError as exc:
         line = (exc.text or "").rstrip()
         return Verdict(
@@ -121,8 +120,8 @@ def _syntax_problem(ctx: GradingContext, name: str) -> Verdict | None:
             "Fix the syntax error first; nothing else can be checked until then.",
             details={"line": exc.lineno},
         )
-    except ValueError as exc:  # null bytes and similar
-        return Verdict(CheckStatus.ERROR, f"{name} is not valid Python source: {exc}")
+    except SourceRejected as exc:  # too large, too deep, null bytes
+        return Verdict(CheckStatus.ERROR, str(exc))
     return None
 
 
