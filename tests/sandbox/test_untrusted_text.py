@@ -59,7 +59,7 @@ def test_bad_json_is_refused() -> None:
 )
 def test_hostile_source_is_refused_not_a_crash(source: str) -> None:
     """Small files that make ast.parse raise MemoryError or RecursionError in the parent."""
-    with pytest.raises(SourceRejected, match="too deeply|larger"):
+    with pytest.raises(SourceRejected, match="too deeply"):
         parse_source(source, "model.py")
 
 
