@@ -39,8 +39,8 @@ DEFAULT_OUT = Path("grading-out")
 SANDBOX_HELP = (
     "where student code runs: bwrap (bubblewrap namespaces, no network; Linux), docker (the "
     "nlpgrade worker image through a Docker engine), process (a plain subprocess with limits "
-    "only, NO isolation: for your own code), auto (bwrap when usable, else process) "
-    "(default: %(default)s)"
+    "only, NO isolation: for your own code), auto (bwrap, else docker; never process, except "
+    "for precheck) (default: %(default)s)"
 )
 
 
@@ -101,13 +101,17 @@ def _rubric(assignment_name: str, path: str | None, profile: str | None) -> Rubr
     return rubric
 
 
-def _sandbox(name: str, console: Console, *, show_warnings: bool = True) -> Sandbox:
+def _sandbox(
+    name: str, console: Console, *, show_warnings: bool = True, own_code: bool = False
+) -> Sandbox:
+    from rich.markup import escape
+
     from grader.sandbox import SandboxUnavailable, get_sandbox
 
     try:
-        sandbox = get_sandbox(name)
+        sandbox = get_sandbox(name, own_code=own_code)  # auto never falls back unless own_code
     except SandboxUnavailable as exc:
-        console.print(f"[red]Sandbox '{name}' is not available:[/] {exc}")
+        console.print(f"[red]Sandbox '{name}' is not available:[/] {escape(str(exc))}")
         raise SystemExit(EXIT_USAGE) from exc
     log.info("sandbox: %s (isolates: %s)", sandbox.name, sandbox.isolates)
     if show_warnings:
@@ -306,6 +310,7 @@ def grade_main(argv: list[str] | None = None) -> int:
         args.out = args.out if args.out != DEFAULT_OUT else Path("grading-out-selftest")
         from grader.selftest import run_self_test
 
+        _sandbox(args.sandbox, console, show_warnings=False)  # a clear error now, not mid-run
         return run_self_test(args, chatter)
     if args.submissions is None:
         grade_parser().error("SUBMISSIONS_DIR is required (or --self-test)")
@@ -411,7 +416,7 @@ def precheck_main(argv: list[str] | None = None) -> int:
             "folder with your model.py (or pass --assignment)."
         )
         return 2
-    sandbox = _sandbox(args.sandbox, console, show_warnings=False)
+    sandbox = _sandbox(args.sandbox, console, show_warnings=False, own_code=True)
     if not sandbox.isolates:
         console.print(f"[yellow]Note:[/] {process_backend_note(sandbox)}")
     for drift in versions.verdict_drift():

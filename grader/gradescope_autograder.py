@@ -134,8 +134,16 @@ def run_autograder(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     console = Console(stderr=True)
     root = autograder_root()
+    from rich.markup import escape
+
+    from grader.sandbox import SandboxUnavailable
+
     with tempfile.TemporaryDirectory(prefix="nlpgrade-gs-") as tmp:
-        plan = _plan(args.assignment, args.profile, args.sandbox, Path(tmp))
+        try:  # auto never falls back to running student code unisolated
+            plan = _plan(args.assignment, args.profile, args.sandbox, Path(tmp))
+        except SandboxUnavailable as exc:
+            console.print(f"[red]No sandbox to grade in:[/] {escape(str(exc))}")
+            return EXIT_USAGE
         if not plan.with_reference:
             console.print("[red]No reference solution found[/] (set NLPGRADE_REFERENCE_ROOT).")
             return EXIT_USAGE

