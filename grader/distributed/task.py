@@ -68,8 +68,12 @@ def open_sandbox(name: str) -> Sandbox:
     worker without bubblewrap would silently fall back to it, so it is refused instead.
     """
     try:
-        sandbox = get_sandbox(name)
+        sandbox = get_sandbox(name)  # "auto" raises rather than fall back to process
     except SandboxUnavailable as exc:
+        if name == "auto":
+            raise WorkerRefused(
+                f"worker {here()} cannot isolate student code, so it refuses to grade: {exc}"
+            ) from exc
         raise WorkerRefused(f"worker {here()} cannot use sandbox {name!r}: {exc}") from exc
     if not sandbox.isolates and name != "process":
         raise WorkerRefused(
