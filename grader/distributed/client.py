@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import dask
 from distributed import Future, as_completed
 
 from grader.batch import RunPlan, cache_key, cached_result, grade_one
@@ -78,7 +79,10 @@ class ClusterEngine:
             fut, count = self._blobs[sha]
         else:
             data = read_verified(path, sha)
-            fut, count = self.conn.client.submit(carry, data, key=blob_key(sha), pure=False), 0
+            # A checkpoint is one file of up to a few hundred MB by design: no "large graph" note.
+            with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4GiB"}):
+                fut = self.conn.client.submit(carry, data, key=blob_key(sha), pure=False)
+            count = 0
         self._blobs[sha] = (fut, count + 1)
         return fut
 
