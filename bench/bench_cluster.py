@@ -36,11 +36,14 @@ SOURCES = [ROOT / "reference" / "mlm_step" / "mlm_step.py"] + [
 ]
 
 
-def make_class(dest: Path, n: int) -> Path:
-    """``n`` mlm_step students cycling through the reference and five mutants, all distinct."""
+TEMPLATE = ROOT / "student_template" / "mlm_step" / "mlm_step.py"
+
+
+def make_class(dest: Path, n: int, sources: list[Path] = SOURCES) -> Path:
+    """``n`` mlm_step students cycling through ``sources``, each file made distinct."""
     dest.mkdir(parents=True)
     for i in range(n):
-        src = SOURCES[i % len(SOURCES)]
+        src = sources[i % len(sources)]
         student = dest / f"s{i:03d}"
         student.mkdir()
         text = src.read_text() + f"\n# submitted by student {i}\n"
@@ -101,6 +104,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=16, help="class size of the overhead comparison")
     p.add_argument("--scale", type=int, default=200, help="class size of the scale run")
+    p.add_argument("--scale-kind", choices=["mixed", "template"], default="mixed",
+                   help="scale-run submissions: the overhead class's mix, or the handed-out "
+                   "template (every probe stops at a TODO: a sandbox start and little compute)")
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--skip-scale", action="store_true")
     args = p.parse_args()
@@ -123,10 +129,12 @@ def main() -> None:
                 f"grades identical: {verdicts(c_res) == verdicts(t_res)}"
             )
         if not args.skip_scale:
-            klass = make_class(tmp / "scale", args.scale)
+            sources = [TEMPLATE] if args.scale_kind == "template" else SOURCES
+            klass = make_class(tmp / "scale", args.scale, sources)
             one, _, res1 = cluster(klass, tmp / "w1", 1)
             two, _, res2 = cluster(klass, tmp / "w2", 2)
-            table = Table(title=f"scale: {args.scale} mlm_step submissions (kits cached)")
+            table = Table(title=f"scale: {args.scale} mlm_step submissions ({args.scale_kind}, "
+                          "kits cached)")
             for col in ("workers", "grading s", "submissions / min"):
                 table.add_column(col, justify="right")
             for n, wall in ((1, one), (2, two)):

@@ -123,39 +123,60 @@ class ClusterEngine:
         on_done: DoneCallback | None = None,
     ) -> list[SubmissionResult]:
         """Grade ``subs`` on the cluster; results come back in ``subs`` order."""
+        results: dict[str, SubmissionResult] = {}
+        todo = self._settle_here(subs, plan, results, on_done)
+        self.throughput = Throughput()
+        if todo:
+            self._stream(todo, plan, results, on_start, on_done)
+        return [results[s.student] for s in subs]
+
+    def _settle_here(
+        self,
+        subs: Sequence[SubmissionInput],
+        plan: RunPlan,
+        results: dict[str, SubmissionResult],
+        on_done: DoneCallback | None,
+    ) -> list[SubmissionInput]:
+        """Serve cached rows and rows with no code to run; return what the cluster must grade."""
         from grader.exporters import write_one
 
-        results: dict[str, SubmissionResult] = {}
         todo: list[SubmissionInput] = []
         for sub in subs:
-            cached = cached_result(sub, plan)
-            if cached is not None:
-                results[sub.student] = cached
-                if on_done:
-                    on_done(cached, True)
-            elif sub.status != "ok" or sub.staged_dir is None:
-                row = grade_one(sub, plan, SharedSessions())  # no code to run: settled here
+            row = cached_result(sub, plan)
+            from_cache = row is not None
+            if row is None:
+                if sub.status == "ok" and sub.staged_dir is not None:
+                    todo.append(sub)
+                    continue
+                row = grade_one(sub, plan, SharedSessions())  # an empty or unsafe upload
                 write_one(row, plan.out_dir)
-                results[sub.student] = row
-                if on_done:
-                    on_done(row, False)
-            else:
-                todo.append(sub)
-        if not todo:
-            return [results[s.student] for s in subs]
-        by_student = {s.student: s for s in todo}
+            results[sub.student] = row
+            if on_done:
+                on_done(row, from_cache)
+        return todo
+
+    def _stream(
+        self,
+        todo: list[SubmissionInput],
+        plan: RunPlan,
+        results: dict[str, SubmissionResult],
+        on_start: StartCallback | None,
+        on_done: DoneCallback | None,
+    ) -> None:
+        """Submit ``todo`` in a sliding window and write each result as it completes."""
+        from grader.exporters import write_one
+
         client = self.conn.client
-        if on_start is not None:
+        by_student = {s.student: s for s in todo}
 
-            def started(event: tuple[float, dict[str, str]]) -> None:
-                msg = event[1]
-                if msg.get("student") in by_student:
-                    on_start(self._slot(str(msg.get("worker"))), by_student[msg["student"]])
+        def started(event: tuple[float, dict[str, str]]) -> None:
+            msg = event[1]
+            if on_start is not None and msg.get("student") in by_student:
+                on_start(self._slot(str(msg.get("worker"))), by_student[msg["student"]])
 
-            client.subscribe_topic(START_TOPIC, started)
+        client.subscribe_topic(START_TOPIC, started)
         run, reference = run_spec(plan, self.sandbox)
         ref = self._run_blobs(run, plan, reference)
-        window = 2 * self.slots + 2
         queue = list(reversed(todo))
         flying: dict[Future, tuple[SubmissionInput, list[str]]] = {}
 
@@ -165,9 +186,8 @@ class ClusterEngine:
             flying[fut] = (sub, shas)
             return fut
 
-        self.throughput = Throughput()
         try:
-            done = as_completed([launch() for _ in range(min(window, len(queue)))])
+            done = as_completed([launch() for _ in range(min(2 * self.slots + 2, len(queue)))])
             for fut in done:
                 sub, shas = flying.pop(fut)
                 result = self._collect(fut, sub, plan)
@@ -185,9 +205,7 @@ class ClusterEngine:
             for fut, _ in self._blobs.values():
                 fut.release()
             self._blobs.clear()
-            if on_start is not None:
-                client.unsubscribe_topic(START_TOPIC)
-        return [results[s.student] for s in subs]
+            client.unsubscribe_topic(START_TOPIC)
 
     def _collect(self, fut: Future, sub: SubmissionInput, plan: RunPlan) -> SubmissionResult:
         """The task's result, or a row that says what went wrong on the cluster (never cached)."""
