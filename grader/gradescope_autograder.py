@@ -37,8 +37,10 @@ def autograder_root() -> Path:
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image (it is unpacked at
-# $ROOT/source). Any Ubuntu image with a Python >= 3.10 works (22.04 has 3.10, 24.04 3.12);
-# otherwise it installs apt's python3. The grading versions come from constraints/grading.txt.
+# $ROOT/source). The grading versions (constraints/grading.txt) need Python >= 3.11: it takes
+# the newest python3.X >= 3.11 on the image (Ubuntu 24.04 has 3.12), else apt's python3.11
+# (Ubuntu 22.04 has it in universe), else a Python >= 3.10 with the package's ranges and only
+# torch pinned (the results then record which versions differ from the course's).
 # Optional environment:
 #   NLPGRADE_GRADESCOPE_ROOT  Gradescope's tree (default /autograder; the tests use a temp dir)
 #   NLPGRADE_PYTHON           the interpreter for the venv (default: newest python3.X >= 3.10)
@@ -50,25 +52,34 @@ SRC="$ROOT/source"
 VENV="${{NLPGRADE_VENV:-/opt/nlpgrade}}"
 export NLPGRADE_CACHE="${{NLPGRADE_CACHE:-$VENV/cache}}"
 
-pick_python() {{
-  for py in ${{NLPGRADE_PYTHON:-}} python3.13 python3.12 python3.11 python3.10 python3; do
+pick_python() {{  # $1: the lowest minor version accepted
+  for py in ${{NLPGRADE_PYTHON:-}} python3.14 python3.13 python3.12 python3.11 python3.10 \\
+      python3; do
     if command -v "$py" >/dev/null 2>&1 && "$py" -c \\
-        'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+        "import sys, ensurepip, venv; sys.exit(sys.version_info < (3, $1))" 2>/dev/null; then
       command -v "$py"
       return 0
     fi
   done
   return 1
 }}
-if ! PY=$(pick_python); then
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv python3-pip
-  PY=$(pick_python) || {{
+if ! PY=$(pick_python 11); then
+  apt-get update -q || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3.11 python3.11-venv \\
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv python3-pip \\
+    || true
+  PY=$(pick_python 11) || PY=$(pick_python 10) || {{
     echo "setup.sh: no Python >= 3.10 with venv here; choose Ubuntu 22.04 or newer." >&2
     exit 1
   }}
 fi
 echo "setup.sh: $("$PY" -V) from $PY"
+if "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  PINS=(-c "$SRC/constraints/grading.txt")
+else  # the pins need 3.11 (numpy 2.4): keep torch exact, the rest from the package's ranges
+  PINS=("$(grep -E '^torch==' "$SRC/constraints/grading.txt")")
+  echo "setup.sh: Python < 3.11, only ${{PINS[0]}} is pinned; results record the drift" >&2
+fi
 "$PY" -m venv "$VENV"
 if [ -n "${{NLPGRADE_WHEELHOUSE:-}}" ]; then
   SOURCES=(--no-index --find-links "$NLPGRADE_WHEELHOUSE")
@@ -76,8 +87,7 @@ else  # CPU torch from PyTorch's index (never a CUDA build), the rest from PyPI
   SOURCES=(--index-url https://download.pytorch.org/whl/cpu
            --extra-index-url https://pypi.org/simple)
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check "${{SOURCES[@]}}" \\
-  -c "$SRC/constraints/grading.txt" "$SRC"
+"$VENV/bin/pip" install -q --disable-pip-version-check "${{SOURCES[@]}}" "${{PINS[@]}}" "$SRC"
 # Build the kit and calibrate now, into the image, so that each submission only grades.
 NLPGRADE_REFERENCE_ROOT="$SRC/reference" NLPGRADE_RUBRIC_ROOT="$SRC/rubrics" \\
   "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile} --prepare-only
