@@ -89,6 +89,7 @@ class GradingContext:
         self.results: dict[str, CheckResult] = {}
         self.warnings: list[str] = []
         self.integrity_flags: list[str] = []
+        self.patched: list[str] = []  # torch/builtins names student code changed (a hint)
         self.timings = Timings()
         self._sessions: dict[str, Session] = {}
         self._memo: dict[tuple[str, str], ProbeOutcome] = {}
@@ -140,7 +141,7 @@ class GradingContext:
         shared = session.startswith("reference")
         memo = self.shared.memo if shared or share_key else self._memo
         if key in memo:
-            return memo[key]
+            return self._noted(memo[key], shared)
         sess = self.session(session)
         starts_before = sess.stats.get("worker_start_s", 0.0)
         t0 = time.perf_counter()
@@ -153,6 +154,12 @@ class GradingContext:
         else:
             self.timings.probes_s += elapsed - start_cost
         memo[key] = outcome
+        return self._noted(outcome, shared)
+
+    def _noted(self, outcome: ProbeOutcome, shared: bool) -> ProbeOutcome:
+        """Collect what the student's code changed in torch/builtins (not the reference's)."""
+        if not shared:
+            self.patched.extend(n for n in outcome.patched if n not in self.patched)
         return outcome
 
     def require(
@@ -171,9 +178,56 @@ class GradingContext:
 
         if outcome.status == ProbeStatus.OK and outcome.error is None:
             return outcome
+        if outcome.status == ProbeStatus.TIMEOUT:
+            raise CheckStopped(self._timeout_verdict(outcome, doing))
         if near_secrets:
             raise CheckStopped(self._scrubbed_failure(outcome, doing))
         raise CheckStopped(probe_failure_verdict(outcome, doing))
+
+    def _source_lines(self, frames: list[str]) -> list[str]:
+        """``  file.py:LINE: source`` for frames in the student's files, read from the staged copy.
+
+        Only the parent's own copy is read, at line numbers that exist in that file, so nothing
+        the sandbox wrote reaches the message.
+        """
+        lines = []
+        for frame in frames:
+            m = FRAME.match(frame)
+            if not m or m.group(1) not in self.files:
+                continue
+            try:
+                text = read_source(self.submission_dir / m.group(1)).splitlines()
+            except SourceRejected:
+                continue
+            lineno = int(m.group(2)) if len(m.group(2)) < 7 else 0
+            if not 1 <= lineno <= len(text):
+                continue
+            lines.append(f"  {m.group(1)}:{lineno}: {text[lineno - 1].strip()}"[:200])
+        return lines
+
+    def _timeout_verdict(self, outcome: ProbeOutcome, doing: str) -> Verdict:
+        """A stopped probe, with the line of the student's code it was stuck at when known."""
+        where = self._source_lines(outcome.stuck_at[-4:])
+        msg = f"Stopped while {doing}: {outcome.message}."
+        if not where:
+            msg += (
+                " Where it was could not be told (not inside your files). Look for a loop that "
+                "never ends, or work far larger than the assignment needs."
+            )
+            return Verdict(CheckStatus.TIMEOUT, msg)
+        msg += "\nYour code was still running here when it was stopped (innermost last):\n"
+        msg += "\n".join(where)
+        innermost = FRAME.match(outcome.stuck_at[-1])
+        if innermost and outcome.stuck_at[-1].endswith(" in <module>"):
+            msg += (
+                f"\n{innermost.group(1)}:{innermost.group(2)} is top-level code: it runs as soon "
+                "as the file is imported or run."
+            )
+        msg += (
+            "\nLook at what that line repeats or waits for: everything this check needs takes a "
+            "small part of the budget."
+        )
+        return Verdict(CheckStatus.TIMEOUT, msg, details={"stuck_at": outcome.stuck_at[-4:]})
 
     def _scrubbed_failure(self, outcome: ProbeOutcome, doing: str) -> Verdict:
         """A failure message built from trusted data only.
@@ -196,19 +250,7 @@ class GradingContext:
             )
         err = outcome.error
         etype = err.type if _is_builtin_exception(err.type) else "an exception"
-        lines = []
-        for frame in err.student_frames[-4:]:
-            m = FRAME.match(frame)
-            if not m or m.group(1) not in self.files:
-                continue
-            try:
-                text = read_source(self.submission_dir / m.group(1)).splitlines()
-            except SourceRejected:
-                continue
-            lineno = int(m.group(2)) if len(m.group(2)) < 7 else 0
-            if not 1 <= lineno <= len(text):
-                continue
-            lines.append(f"  {m.group(1)}:{lineno}: {text[lineno - 1].strip()}"[:200])
+        lines = self._source_lines(err.student_frames[-4:])
         status = CheckStatus.TODO if err.todo else CheckStatus.ERROR
         what = "reached an unfilled TODO" if err.todo else f"raised {etype}"
         msg = (

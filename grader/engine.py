@@ -28,6 +28,7 @@ from grader.results import (
     CheckResult,
     CheckStatus,
     Environment,
+    ItemResult,
     SubmissionResult,
     SubmissionStatus,
 )
@@ -63,6 +64,7 @@ def _run_check(spec: CheckSpec, ctx: GradingContext) -> CheckResult:
     if blocked:
         titles = [ctx.results[d].title if d in ctx.results else d for d in blocked]
         verdict = Verdict.skipped(f"Not run: it needs '{titles[0]}' to pass first.")
+        verdict.details["blocked_by"] = blocked
     elif spec.tier == "reference" and not ctx.with_reference:
         verdict = Verdict.skipped("Runs only when the instructor grades (needs the reference).")
     else:
@@ -92,6 +94,50 @@ def _run_check(spec: CheckSpec, ctx: GradingContext) -> CheckResult:
         duration_s=round(time.perf_counter() - t0, 4),
         evidence=verdict.evidence,
         depends=list(spec.depends),
+    )
+
+
+def _note_costs(results: Mapping[str, CheckResult], items: list[ItemResult]) -> None:
+    """Tell, on each check whose failure kept others from running, every item that cost.
+
+    A check that does not pass skips the checks that depend on it, so its own rubric item is
+    not the only one it costs (a model.py that does not import costs every model item). The
+    item ids go to ``details["costs"]`` (exporters file the check under all of them).
+    """
+    for check in results.values():
+        if check.status in (CheckStatus.PASSED, CheckStatus.SKIPPED):
+            continue
+        lost = {check.id}
+        grew = True
+        while grew:
+            grew = False
+            for other in results.values():
+                blockers = other.details.get("blocked_by", []) if other.status == "skipped" else []
+                if other.id not in lost and any(b in lost for b in blockers):
+                    lost.add(other.id)
+                    grew = True
+        if len(lost) == 1:
+            continue
+        cost = [i for i in items if not i.passed and lost & set(i.checks)]
+        if not cost:
+            continue
+        check.details["costs"] = [i.id for i in cost]
+        names = "; ".join(f"{i.title} ({i.max_points:g})" for i in cost)
+        total = sum(i.max_points for i in cost)
+        check.message += (
+            f"\nThis kept {len(lost) - 1} other check(s) from running; it cost {total:g} points: "
+            f"{names}."
+        )
+
+
+def patched_flag(names: list[str]) -> str:
+    """The integrity flag for a submission whose code changed torch or builtins when it ran.
+
+    The worker reports it (student code could hide it): a hint for the instructor, never points.
+    """
+    return (
+        "changed torch/builtins when imported or run (grading may not be trustworthy; read the "
+        f"code): {', '.join(names)}"
     )
 
 
@@ -147,7 +193,10 @@ def grade_submission(
                 on_check(result)
     finally:
         ctx.close()
+    if ctx.patched:
+        ctx.integrity_flags.append(patched_flag(ctx.patched))
     items = score_items(rubric, ctx.results)
+    _note_costs(ctx.results, items)
     for item in items:
         if item.visibility == "hidden":
             for check_id in item.checks:

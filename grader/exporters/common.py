@@ -23,8 +23,8 @@ STATUS_HINTS: dict[CheckStatus, str] = {
     CheckStatus.ERROR: "Your code crashed while this check ran: it raised an exception or exited "
     "(a SyntaxError or an ImportError stops every check that imports the file). The error and "
     "the line it came from are below.",
-    CheckStatus.TIMEOUT: "This check ran out of time. Look for an infinite loop, or work done "
-    "in Python loops that should be a tensor operation.",
+    CheckStatus.TIMEOUT: "This check ran out of time. The message below says which line of "
+    "your code was running when it was stopped, when that is known.",
     CheckStatus.OOM: "This check ran out of memory. Look for tensors far larger than needed "
     "(e.g. a [vocab x vocab] matrix) or for keeping every step's graph alive.",
     CheckStatus.SKIPPED: "Not run, because a check it depends on did not pass (fix that one "

@@ -62,6 +62,8 @@ class ProbeOutcome(BaseModel):
     cpu_s: float | None = None
     peak_mem_mb: float | None = None
     files: dict[str, Path] = {}
+    patched: list[str] = []  # torch/builtins names student code changed (worker's hint)
+    stuck_at: list[str] = []  # on a timeout: the student's frames it was in, innermost last
 
     @property
     def ok(self) -> bool:

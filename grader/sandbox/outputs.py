@@ -7,6 +7,7 @@ only through the same helper.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ from .scratch import OutputRejected, copy_capped, read_capped
 
 JSON_MAX = 1024 * 1024
 MIB = 1024 * 1024
+MAX_PATCHED = 40
+PATCHED_NAME = re.compile(
+    r"[\w.]{1,160} \((replaced|added|deleted)\)|\(the comparison failed: \w{1,60}\)"
+)
 
 
 @dataclass
@@ -37,6 +42,8 @@ class ProbeOutputs:
     error: ProbeError | None = None
     files: dict[str, Path] = field(default_factory=dict)
     rejected: str | None = None
+    patched: list[str] = field(default_factory=list)
+    stack: list[str] = field(default_factory=list)  # student frames of the dumped stack
 
 
 def _json(out: Path, name: str, cap: int) -> Any:
@@ -85,10 +92,24 @@ def read_logs(pdir: Path, limits: Limits, into: ProbeOutputs) -> None:
         setattr(into, attr, raw.decode("utf-8", errors="replace"))
 
 
+def read_patched(out: Path) -> list[str]:
+    """What the worker saw student code change in torch/builtins (a hint; names validated)."""
+    try:
+        meta = _json(out, "meta.json", 64 * 1024)
+    except OutputRejected:
+        return ["(meta.json unreadable)"]
+    names = meta.get("patched") if isinstance(meta, dict) else None
+    if not isinstance(names, list):
+        return []
+    good = [n for n in names if isinstance(n, str) and PATCHED_NAME.fullmatch(n)]
+    return good[:MAX_PATCHED]
+
+
 def read_outputs(pdir: Path, limits: Limits, files_dest: Path) -> ProbeOutputs:
     """Read logs, done marker, error, data, tensors and exported files of one probe."""
     res = ProbeOutputs()
     read_logs(pdir, limits, res)
+    res.patched = read_patched(pdir / "out")
     out, cap = pdir / "out", limits.output_mb * MIB
     try:
         res.done = read_capped(out, "done", 64) is not None

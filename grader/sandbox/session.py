@@ -15,10 +15,11 @@ from safetensors.torch import save as save_safetensors
 from .base import Sandbox, SandboxError, Worker
 from .cgroups import ProbeCgroup, SessionCgroups, create_session_cgroups
 from .channel import ChannelTimeout, WorkerGone
-from .models import Limits, ProbeOutcome, SandboxSpec
+from .models import Limits, ProbeOutcome, ProbeStatus, SandboxSpec
 from .outcome import RawEnd, classify, decode_wait
 from .outputs import ProbeOutputs, read_logs, read_outputs
 from .scratch import SessionDirs
+from .stackdump import read_stack
 
 KILL_GRACE_S = 5.0
 
@@ -270,9 +271,12 @@ class Session:
         if raw.timed_out or raw.worker_died:
             outs = ProbeOutputs()
             read_logs(pdir, lim, outs)
-            return outs
-        outs = read_outputs(pdir, lim, dest)
-        raw.done, raw.error, raw.rejected = outs.done, outs.error, outs.rejected
+        else:
+            outs = read_outputs(pdir, lim, dest)
+            raw.done, raw.error, raw.rejected = outs.done, outs.error, outs.rejected
+        view = self._state.get("view")
+        if view is not None and not outs.done:  # where a stopped probe was (timeouts only)
+            outs.stack = read_stack(pdir / "out", view.submission)
         return outs
 
     def _outcome(
@@ -286,6 +290,7 @@ class Session:
     ) -> ProbeOutcome:
         status, message = classify(raw, lim)
         code, sig = decode_wait(raw.wait_status)
+        stuck = outs.stack if status is ProbeStatus.TIMEOUT else []
         return ProbeOutcome(
             probe=probe,
             status=status,
@@ -301,4 +306,6 @@ class Session:
             cpu_s=raw.cpu_s,
             peak_mem_mb=peak,
             files=outs.files,
+            patched=outs.patched,
+            stuck_at=stuck,
         )

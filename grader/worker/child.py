@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import faulthandler
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 from .context import ProbeContext
 from .netfilter import deny_network
 from .outputs import write_done, write_json, write_tensors
+from .patches import Snapshot
 from .registry import PROBES
 from .setup_child import (
     apply_rlimits,
@@ -55,7 +58,11 @@ def _load_inputs(path: Path) -> dict[str, Any]:
 
 
 def _write_outputs(ctx: ProbeContext, out: Path, error: dict[str, Any] | None) -> None:
-    """Write data, tensors, exports and error; an unserialisable output becomes the error."""
+    """Write data, tensors, exports, error and the harness's own facts (``meta.json``).
+
+    An unserialisable output becomes the error.
+    """
+    write_json(out / "meta.json", {"patched": ctx.patched})
     try:
         write_json(out / "result.json", ctx.data)
         if ctx.tensors:
@@ -68,14 +75,31 @@ def _write_outputs(ctx: ProbeContext, out: Path, error: dict[str, Any] | None) -
         write_json(out / "error.json", error)
 
 
+def _arm_stack_dump(out: Path, limits: dict[str, Any]) -> None:
+    """Have the stack of every thread written to ``out/stack.txt`` if the probe is stopped.
+
+    A timer fires shortly before the wall-clock budget (the parent then kills the child) and
+    SIGXCPU (the CPU rlimit) dumps before it kills; the parent reads the file on a timeout only.
+    """
+    fd = os.open(out / "stack.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with contextlib.suppress(ValueError, RuntimeError, OSError):
+        faulthandler.register(signal.SIGXCPU, file=fd, all_threads=True, chain=True)
+    wall = float(limits.get("wall_s", 0) or 0)
+    if wall > 0:
+        faulthandler.dump_traceback_later(max(0.05, wall - min(1.0, wall / 4)), file=fd)
+
+
 def _restore(saved: dict[str, Any]) -> None:
     """Put the builtins back as they were before the probe ran."""
     builtins.__dict__.clear()
     builtins.__dict__.update(saved)
 
 
-def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
-    """Body of the forked child; always ends in ``os._exit``."""
+def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int, watch: Snapshot | None = None) -> None:
+    """Body of the forked child; always ends in ``os._exit``.
+
+    ``watch``: the zygote's snapshot of torch/builtins, taken before any student code ran.
+    """
     me = os.getpid()
     code = 0
     try:
@@ -89,6 +113,7 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
         redirect_logs(out)
         _close_other_fds()
         req = _read_request(pdir / "in" / "request.json")
+        _arm_stack_dump(out, req["limits"])
         apply_rlimits(req["limits"], bool(req.get("cgroup")))
         if cfg.get("deny_network"):
             deny_network()
@@ -108,6 +133,7 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
             kit=kit,
             submission=sub,
             extra=extra,
+            watch=watch,
         )
         try:
             ctx.params = req.get("params") or {}
@@ -116,9 +142,13 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int) -> None:
             if fn is None:
                 raise LookupError(f"unknown probe {req['probe']!r}")
             fn(ctx)
+            faulthandler.cancel_dump_traceback_later()
         except BaseException as exc:
+            faulthandler.cancel_dump_traceback_later()
+            ctx.note_patches(builtins.__dict__.copy())
             _restore(saved_builtins)
             error = summarize(exc, roots)
+        ctx.note_patches(builtins.__dict__.copy())
         _restore(saved_builtins)  # student code may have patched len, print, ...
         if os.getpid() != me:  # a process the student forked came back through the probe
             os._exit(0)

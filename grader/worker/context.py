@@ -10,6 +10,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .patches import Snapshot
+
 
 class ProbeContext:
     """Per-probe state handed to a probe function inside the sandbox."""
@@ -24,6 +26,7 @@ class ProbeContext:
         kit: Path,
         submission: Path,
         extra: dict[str, Path],
+        watch: Snapshot | None = None,
     ) -> None:
         self.params = params
         self.inputs = inputs
@@ -36,6 +39,8 @@ class ProbeContext:
         self.data: dict[str, Any] = {}
         self.tensors: dict[str, Any] = {}
         self.exports: list[str] = []
+        self._watch = watch
+        self.patched: list[str] = []  # what student code changed in torch/builtins (a hint)
 
     @property
     def submission(self) -> Path:
@@ -63,10 +68,25 @@ class ProbeContext:
         sys.path[:] = front + self._base_path
         importlib.invalidate_caches()
 
+    def note_patches(self, builtin_ns: dict[str, Any] | None = None) -> None:
+        """Record what student code changed in torch/builtins since the zygote's snapshot."""
+        if self._watch is None:
+            return
+        try:
+            names = self._watch.changes(builtin_ns)
+        except Exception as exc:  # student code broke something the comparison needs
+            names = [f"(the comparison failed: {type(exc).__name__})"]
+        for name in names:
+            if name not in self.patched:
+                self.patched.append(name)
+
     def import_student(self, name: str, extra_path: str | None = None) -> ModuleType:
         """Import module ``name`` from the kit/submission (fresh in every probe)."""
         self._set_path(extra_path)
-        return importlib.import_module(name)
+        try:
+            return importlib.import_module(name)
+        finally:
+            self.note_patches()
 
     def run_script(self, name: str, argv: list[str] | None = None) -> dict[str, Any]:
         """Run the submission's (or kit's) script ``name`` as ``__main__`` in the workdir."""
@@ -86,6 +106,7 @@ class ProbeContext:
             return {}
         finally:
             sys.argv = old_argv
+            self.note_patches()
 
     def emit(
         self, data: dict[str, Any] | None = None, tensors: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from . import procs
 from .child import run_child
+from .patches import Snapshot
 from .registry import PROBES
 from .setup_child import deterministic
 from .tracebacks import summarize
@@ -68,8 +69,8 @@ def _load_probes(path: str) -> None:
     spec.loader.exec_module(module)
 
 
-def _start(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Import torch (once) and the probes; return the ready message."""
+def _start(cfg: dict[str, Any]) -> tuple[dict[str, Any], Snapshot]:
+    """Import torch (once) and the probes; return the ready message and the torch snapshot."""
     procs.prctl(procs.PR_SET_DUMPABLE, 0)
     procs.prctl(procs.PR_SET_CHILD_SUBREAPER, 1)
     torch_version = None
@@ -82,6 +83,7 @@ def _start(cfg: dict[str, Any]) -> dict[str, Any]:
         tempfile.gettempdir()
         torch_version = torch.__version__
     _load_probes(cfg["probe_module"])
+    watch = Snapshot(harness_files=(str(cfg["probe_module"]),))
     return {
         "event": "ready",
         "pid": os.getpid(),
@@ -89,10 +91,10 @@ def _start(cfg: dict[str, Any]) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "torch": torch_version,
         "uid": os.getuid(),
-    }
+    }, watch
 
 
-def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str) -> bool:
+def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str, watch: Snapshot) -> bool:
     """Fork, hand over to the parent for the go, wait, sweep leftovers; False on EOF."""
     procs.reap()  # zombies of processes the parent killed through the cgroup
     r, w = os.pipe()
@@ -101,7 +103,7 @@ def _run_one(ch: Channel, cfg: dict[str, Any], pdir: str) -> bool:
         os.close(w)
         for fd in ch.fds():
             os.close(fd)
-        run_child(cfg, Path(pdir), r)
+        run_child(cfg, Path(pdir), r, watch)
     os.close(r)
     ch.send({"event": "forked", "pid": pid})
     msg = ch.recv()
@@ -160,7 +162,8 @@ def main() -> None:
     if cfg is None:
         return
     try:
-        ch.send(_start(cfg))
+        ready, watch = _start(cfg)
+        ch.send(ready)
     except BaseException as exc:
         traceback.print_exc()
         ch.send({"event": "fatal", "error": summarize(exc, [])})
@@ -169,7 +172,7 @@ def main() -> None:
         msg = ch.recv()
         if msg is None or msg.get("cmd") == "quit":
             break
-        if msg.get("cmd") == "run" and not _run_one(ch, cfg, msg["dir"]):
+        if msg.get("cmd") == "run" and not _run_one(ch, cfg, msg["dir"], watch):
             break
     procs.kill_descendants()
     os._exit(0)
