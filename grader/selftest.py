@@ -31,6 +31,7 @@ class ZooCase(BaseModel):
     path: str  # folder, relative to the repository root
     score: float
     failing: list[str] = Field(default_factory=list)  # checks that must not pass
+    flags: list[str] = Field(default_factory=list)  # each must be part of an integrity flag
     checkpoint: str | None = None  # copied in as bert_model.pt when the folder has none
     note: str = ""
     # What `precheck` must give (checked by the assignment's own tests, where they set them).
@@ -90,6 +91,9 @@ def mismatches(zoo: Zoo, results: list[SubmissionResult]) -> dict[str, list[str]
             got = result.check(check_id)
             if got is not None and got.status == CheckStatus.PASSED:
                 issues.append(f"{check_id} passed but must fail")
+        for text in case.flags:
+            if not any(text in flag for flag in result.integrity_flags):
+                issues.append(f"no integrity flag mentions {text!r}")
         if issues:
             problems[name] = issues
     return problems
