@@ -117,10 +117,8 @@ def test_json_summary_on_stdout(klass: tuple[Path, Path], capsys: pytest.Capture
 def test_rerun_is_served_from_the_cache(klass: tuple[Path, Path]) -> None:
     subs, out = klass
     before = {n: r.graded_at for n, r in _grades(out).items()}
-    t0 = time.perf_counter()
     rc = grade_main([str(subs), "--profile", "small", "--jobs", "2", "--out", str(out)])
     assert rc == NOT_FULLY_GRADED
-    assert time.perf_counter() - t0 < 60  # generous: it must not regrade anything
     after = {n: r.graded_at for n, r in _grades(out).items()}
     graded = [n for n in before if before[n] is not None and n not in ("ghost", "mallory")]
     assert all(after[n] == before[n] for n in graded)
