@@ -36,6 +36,9 @@ from grader.rubric import Rubric, score_items
 from grader.sandbox import Sandbox
 
 CheckCallback = Callable[[CheckResult], None]
+PATCHED_FLAG = (
+    "changed torch/builtins when imported or run (grading may not be trustworthy; read the code)"
+)
 
 
 def environment(sandbox: Sandbox, seed: int) -> Environment:
@@ -135,10 +138,7 @@ def patched_flag(names: list[str]) -> str:
 
     The worker reports it (student code could hide it): a hint for the instructor, never points.
     """
-    return (
-        "changed torch/builtins when imported or run (grading may not be trustworthy; read the "
-        f"code): {', '.join(names)}"
-    )
+    return f"{PATCHED_FLAG}: {', '.join(names)}"
 
 
 def grade_submission(

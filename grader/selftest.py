@@ -21,6 +21,7 @@ from grader.assignments import get_assignment
 from grader.assignments.base import REPO_ROOT
 from grader.batch import RunPlan, grade_all, intake, prepare_run
 from grader.compat import tomllib
+from grader.engine import PATCHED_FLAG
 from grader.results import CheckStatus, SubmissionResult
 from grader.sandbox import get_sandbox
 
@@ -94,6 +95,10 @@ def mismatches(zoo: Zoo, results: list[SubmissionResult]) -> dict[str, list[str]
         for text in case.flags:
             if not any(text in flag for flag in result.integrity_flags):
                 issues.append(f"no integrity flag mentions {text!r}")
+        for flag in result.integrity_flags:
+            # Every case says which patches of torch it makes: none is the default.
+            if flag.startswith(PATCHED_FLAG) and not any(t in flag for t in case.flags):
+                issues.append(f"unexpected integrity flag: {flag[:200]}")
         if issues:
             problems[name] = issues
     return problems

@@ -12,6 +12,7 @@ import builtins
 import os
 import sys
 from collections.abc import Mapping
+from operator import is_ as _is
 from types import ModuleType
 from typing import Any
 
@@ -23,6 +24,7 @@ MISSING = object()
 
 # Bound now, in the zygote: student code that patches builtins cannot reach these names.
 _type, _isinstance, _sorted, _getattr, _id, _len = type, isinstance, sorted, getattr, id, len
+_all, _map = all, map
 _mro = type.__dict__["__mro__"].__get__
 _class_dict = type.__dict__["__dict__"].__get__
 
@@ -43,28 +45,47 @@ class Snapshot:
     """
 
     def __init__(self, harness_files: tuple[str, ...] = ()) -> None:
-        self.entries: list[tuple[str, Mapping[str, Any], dict[str, Any]]] = []
+        # (dotted name, live mapping, copy, copies of the bases' dicts in MRO order)
+        self.entries: list[tuple[str, Mapping[str, Any], dict[str, Any], list[dict[str, Any]]]]
+        self.entries = []
         torch = sys.modules.get("torch")
         self.torch_dir = os.path.dirname(_getattr(torch, "__file__", "") or "/nonexistent") + "/"
         self.harness_files = (os.path.dirname(__file__) + "/", *harness_files)
-        seen: set[int] = set()
+        copies: dict[int, dict[str, Any]] = {}
+        classes: list[tuple[int, type]] = []
         for label in WATCHED:
             module = sys.modules.get(label)
             if not _isinstance(module, ModuleType):
                 continue
             live = module.__dict__
-            self.entries.append((label, live, dict(live)))
+            self.entries.append((label, live, dict(live), []))
             for name in _sorted(live):
                 value = live[name]
                 if not _isinstance(value, _type):
                     continue
                 for i, cls in enumerate(_mro(value)):
-                    if cls is object or _id(cls) in seen:
+                    if cls is object or _id(cls) in copies:
                         continue
-                    seen.add(_id(cls))
                     qual = f"{label}.{name}" if i == 0 else f"{cls.__module__}.{cls.__qualname__}"
                     proxy = _class_dict(cls)
-                    self.entries.append((qual, proxy, dict(proxy)))
+                    copies[_id(cls)] = dict(proxy)
+                    classes.append((len(self.entries), cls))
+                    self.entries.append((qual, proxy, copies[_id(cls)], []))
+        for index, cls in classes:
+            bases = [copies[_id(b)] for b in _mro(cls)[1:] if _id(b) in copies]
+            self.entries[index][3].extend(bases)
+
+    @staticmethod
+    def _inherited(key: str, value: Any, bases: list[dict[str, Any]]) -> bool:
+        """Whether a class attribute that appeared is what the class inherited anyway.
+
+        (A guard that patched ``Tensor.softmax`` and put back the ``TensorBase`` method leaves
+        that method in ``Tensor``'s own dict.)
+        """
+        for base in bases:
+            if key in base:
+                return base[key] is value
+        return False
 
     def _not_student(self, new: Any, old: Any) -> bool:
         """Whether ``new`` was put there by torch or the probe harness, not by student code.
@@ -87,8 +108,14 @@ class Snapshot:
         not changes.
         """
         names: list[str] = []
-        for label, live, old in self.entries:
+        for label, live, old, bases in self.entries:
             cur = builtin_ns if label == "builtins" and builtin_ns is not None else live
+            if (
+                _len(cur) == _len(old)
+                and _all(_map(_is, cur.values(), old.values()))
+                and cur.keys() == old.keys()
+            ):
+                continue  # the common case, at C speed
             for key, value in old.items():
                 now = cur.get(key, MISSING)
                 if now is value or key in BENIGN:
@@ -103,7 +130,11 @@ class Snapshot:
                     submodule = _isinstance(value, ModuleType) and (
                         _attr(value, "__name__") == f"{label}.{key}"
                     )
-                    if not submodule:
+                    if not (
+                        submodule
+                        or self._inherited(key, value, bases)
+                        or self._not_student(value, MISSING)
+                    ):
                         names.append(f"{label}.{key} (added)")
             if _len(names) >= MAX_NAMES:
                 break

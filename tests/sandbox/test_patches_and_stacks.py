@@ -35,6 +35,12 @@ def test_ordinary_torch_use_reports_nothing(sess: Session) -> None:
     assert out.patched == []
 
 
+def test_a_patch_put_back_is_no_change(sess: Session) -> None:
+    out = sess.run("call", {"module": "clean_import", "func": "patch_and_restore"}, limits=QUICK)
+    assert out.status is ProbeStatus.OK, out.message
+    assert out.patched == []
+
+
 def test_patches_do_not_leak_into_the_next_probe(sess: Session) -> None:
     sess.run("call", {"module": "patch_import", "func": "ok"}, limits=QUICK)
     out = sess.run("echo", {"n": 2})
