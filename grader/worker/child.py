@@ -75,18 +75,37 @@ def _write_outputs(ctx: ProbeContext, out: Path, error: dict[str, Any] | None) -
         write_json(out / "error.json", error)
 
 
-def _arm_stack_dump(out: Path, limits: dict[str, Any]) -> None:
-    """Have the stack of every thread written to ``out/stack.txt`` if the probe is stopped.
+def _before(budget: float) -> float:
+    """When to dump the stack for a budget of ``budget`` seconds: shortly before it ends."""
+    return max(0.05, budget - min(1.0, budget / 4))
 
-    A timer fires shortly before the wall-clock budget (the parent then kills the child) and
-    SIGXCPU (the CPU rlimit) dumps before it kills; the parent reads the file on a timeout only.
+
+def _arm_stack_dump(out: Path, limits: dict[str, Any]) -> None:
+    """Have the stack of every thread written to ``out/stack.txt`` before the probe is stopped.
+
+    Whatever stops it, the dump comes first: a wall-clock timer fires shortly before the wall
+    budget, a CPU-time timer (ITIMER_PROF, SIGPROF) shortly before the CPU budget (the parent
+    then kills the tree), and SIGXCPU (the CPU rlimit) dumps before it kills. The dumps are
+    written by faulthandler's C handlers, so a probe stuck inside C code is seen too. The parent
+    reads the file on a timeout only.
     """
     fd = os.open(out / "stack.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with contextlib.suppress(ValueError, RuntimeError, OSError):
+    with contextlib.suppress(ValueError, RuntimeError, OSError, AttributeError):
         faulthandler.register(signal.SIGXCPU, file=fd, all_threads=True, chain=True)
+        faulthandler.register(signal.SIGPROF, file=fd, all_threads=True, chain=False)
+        cpu = float(limits.get("cpu_s", 0) or 0)
+        if cpu > 0:
+            signal.setitimer(signal.ITIMER_PROF, _before(cpu))
     wall = float(limits.get("wall_s", 0) or 0)
     if wall > 0:
-        faulthandler.dump_traceback_later(max(0.05, wall - min(1.0, wall / 4)), file=fd)
+        faulthandler.dump_traceback_later(_before(wall), file=fd)
+
+
+def _disarm_stack_dump() -> None:
+    """The probe function returned: no dump while its outputs are written."""
+    faulthandler.cancel_dump_traceback_later()
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 def _restore(saved: dict[str, Any]) -> None:
@@ -142,9 +161,9 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int, watch: Snapshot | Non
             if fn is None:
                 raise LookupError(f"unknown probe {req['probe']!r}")
             fn(ctx)
-            faulthandler.cancel_dump_traceback_later()
+            _disarm_stack_dump()
         except BaseException as exc:
-            faulthandler.cancel_dump_traceback_later()
+            _disarm_stack_dump()
             ctx.note_patches(builtins.__dict__.copy())
             _restore(saved_builtins)
             error = summarize(exc, roots)
