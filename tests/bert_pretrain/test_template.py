@@ -155,6 +155,7 @@ def test_render_template_rejects_bad_markers(source: str) -> None:
         render_template(source, "bad.py")
 
 
+@pytest.mark.slow
 def test_template_model_imports_and_stops_at_first_hole(small_kit: Kit, tmp_path: Path) -> None:
     work = template_workdir(small_kit, tmp_path / "student")
     code = (
@@ -170,6 +171,7 @@ def test_template_model_imports_and_stops_at_first_hole(small_kit: Kit, tmp_path
     assert "TypeError" not in run.stderr
 
 
+@pytest.mark.slow
 def test_template_train_stops_at_first_hole(small_kit: Kit, tmp_path: Path) -> None:
     work = template_workdir(small_kit, tmp_path / "student")
     run = subprocess.run([sys.executable, "train.py"], cwd=work, capture_output=True, text=True,

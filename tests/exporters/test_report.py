@@ -81,6 +81,7 @@ def chromium() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_report_in_headless_chromium(chromium, tmp_path):
     out = tmp_path / "out"
     paths = export_all(_class_with_hostile_student(), out)

@@ -77,6 +77,7 @@ def test_matrix_covers_the_issue() -> None:
     assert all(c.d % c.heads == 0 for c in cases)
 
 
+@pytest.mark.slow
 def test_reference_in_float64_equals_the_oracle(oracle: ModuleType, reference: ModuleType) -> None:
     """Two independent implementations (hand backward vs autograd) agree to rounding."""
     for case in C.value_matrix():
@@ -89,6 +90,7 @@ def test_reference_in_float64_equals_the_oracle(oracle: ModuleType, reference: M
         assert torch.allclose(got, want, rtol=1e-10, atol=1e-12), case.key
 
 
+@pytest.mark.slow
 def test_float32_reference_is_well_inside_the_tolerances(
     oracle: ModuleType, reference: ModuleType
 ) -> None:

@@ -70,10 +70,12 @@ def _assert_precheck(name: str, sandbox: Sandbox, prepared: object, tmp_path: Pa
         (c.id, c.status, c.message[:300]) for c in result.checks if c.status != "passed"]
 
 
+@pytest.mark.slow
 def test_reference_full_marks(sandbox: Sandbox, prepared_grade: object, tmp_path: Path) -> None:
     _assert_grade("reference", sandbox, prepared_grade, tmp_path)
 
 
+@pytest.mark.slow
 def test_template_zero_with_todos(
     sandbox: Sandbox, prepared_grade: object, tmp_path: Path
 ) -> None:
@@ -85,6 +87,7 @@ def test_template_zero_with_todos(
     assert all("TODO forward" in c.message for c in result.checks if c.id in todo)
 
 
+@pytest.mark.slow
 def test_precheck_without_reference(
     sandbox: Sandbox, prepared_precheck: object, tmp_path: Path
 ) -> None:

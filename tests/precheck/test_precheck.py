@@ -19,6 +19,8 @@ from grader.precheck import precheck_rubric, predicted_score, run_precheck, visi
 from grader.results import CheckStatus, SubmissionResult
 from grader.sandbox import get_sandbox
 
+pytestmark = pytest.mark.slow  # every test here runs precheck (a sandbox, a training run)
+
 ROOT = Path(__file__).resolve().parents[2]
 A6 = get_assignment("bert_pretrain")
 CHECKPOINT = ROOT / "examples" / "bert_pretrain" / "alice_correct" / "bert_model.pt"
