@@ -34,7 +34,7 @@ def _grade(class_dir: Path, out: Path, jobs: int) -> float:
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         rc = grade_main(argv)
-    if rc != 0:
+    if rc not in (0, 1):  # 1: some row is not fully graded (the examples have such rows)
         raise SystemExit(f"grade exited with {rc}")
     return time.perf_counter() - t0
 
