@@ -1,4 +1,4 @@
-"""Benchmark intake on a huge sparse upload: refusing a 3 GB ``bert_model.pt`` must not read it.
+"""Benchmark intake on a huge sparse upload: a 3 GB ``bert_model.pt`` is left out unread.
 
 The size cap is checked from the file's metadata, so the time is that of a tiny submission
 (no timing is asserted in the tests; this prints the figures instead). Prints the median of
