@@ -90,7 +90,8 @@ fi
 "$VENV/bin/pip" install -q --disable-pip-version-check "${{SOURCES[@]}}" "${{PINS[@]}}" "$SRC"
 # Build the kit and calibrate now, into the image, so that each submission only grades.
 NLPGRADE_REFERENCE_ROOT="$SRC/reference" NLPGRADE_RUBRIC_ROOT="$SRC/rubrics" \\
-  "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile} --prepare-only
+  "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile} \\
+  --sandbox {sandbox} --prepare-only
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -101,7 +102,8 @@ VENV="${{NLPGRADE_VENV:-/opt/nlpgrade}}"
 cd "$ROOT/source"
 export NLPGRADE_GRADESCOPE_ROOT="$ROOT" NLPGRADE_CACHE="${{NLPGRADE_CACHE:-$VENV/cache}}"
 export NLPGRADE_REFERENCE_ROOT="$ROOT/source/reference" NLPGRADE_RUBRIC_ROOT="$ROOT/source/rubrics"
-exec "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile}
+exec "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile} \\
+  --sandbox {sandbox}
 """
 
 # What /autograder/source must hold for setup.sh to install a grader that can grade.
@@ -220,6 +222,7 @@ def build_autograder_zip(
     assignment: str = "bert_pretrain",
     profile: str = "official",
     root: Path | None = None,
+    sandbox: str = "auto",
 ) -> Path:
     """Write the autograder zip an instructor uploads; ``ValueError`` if ``root`` lacks parts."""
     from grader.assignments.base import REPO_ROOT
@@ -232,7 +235,7 @@ def build_autograder_zip(
             "An installed package carries no reference solution; run nlpgrade-gradescope-zip "
             "in the course repository, or pass --root PATH to it."
         )
-    fmt = {"assignment": assignment, "profile": profile}
+    fmt = {"assignment": assignment, "profile": profile, "sandbox": sandbox}
     with zipfile.ZipFile(dest, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.format(**fmt).encode(), EXEC_MODE)
         _add(zf, "run_autograder", RUN_AUTOGRADER.format(**fmt).encode(), EXEC_MODE)
@@ -259,6 +262,14 @@ def build_zip_main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", default="bert_pretrain")
     p.add_argument("--profile", default="official")
     p.add_argument(
+        "--sandbox",
+        default="auto",
+        choices=["auto", "bwrap", "docker", "process"],
+        help="the sandbox run_autograder asks for (default: auto, which refuses to grade without "
+        "isolation; Gradescope's containers usually have no user namespaces for bwrap: pass "
+        "process to accept the per-submission container as the only isolation)",
+    )
+    p.add_argument(
         "--root",
         type=Path,
         default=None,
@@ -268,7 +279,9 @@ def build_zip_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     console = Console(stderr=True)
     try:
-        build_autograder_zip(args.dest, args.assignment, args.profile, args.root or _default_root())
+        build_autograder_zip(
+            args.dest, args.assignment, args.profile, args.root or _default_root(), args.sandbox
+        )
     except ValueError as exc:
         console.print(f"[red]No zip written:[/] {exc}")
         return EXIT_USAGE
