@@ -24,6 +24,7 @@ from grader.assignments.base import Assignment
 from grader.context import SharedSessions
 from grader.engine import empty_result, grade_submission
 from grader.exporters.common import safe_filename
+from grader.fingerprint import grader_code_hash, tree_hash
 from grader.intake import IntakeLimits, SubmissionInput, discover
 from grader.results import SubmissionResult, SubmissionStatus
 from grader.rubric import Rubric
@@ -43,6 +44,7 @@ class RunPlan:
     with_reference: bool = True
     prepared: object = None
     kit_hash: str = ""
+    reference_hash: str = ""
     limits: IntakeLimits = field(default_factory=IntakeLimits)
 
 
@@ -55,15 +57,19 @@ def default_jobs() -> int:
 
 
 def cache_key(sub: SubmissionInput, plan: RunPlan) -> str:
-    """What a result depends on: the files, the grader, the rubric, the kits."""
+    """What a result depends on: the files, the grader's code, the reference, the rubric, the
+    kits and the sandbox backend."""
     text = json.dumps(
         [
             sub.submission_hash,
             sub.student,
             grader.__version__,
+            grader_code_hash(),
+            plan.reference_hash if plan.with_reference else "",
             plan.rubric.hash(),
             plan.kit_hash,
             plan.with_reference,
+            plan.sandbox.name,
         ]
     )
     return hashlib.sha256(text.encode()).hexdigest()
@@ -91,6 +97,8 @@ def prepare_run(plan: RunPlan) -> None:
     torch.set_num_threads(1)
     plan.prepared = plan.assignment.prepare(plan.rubric, with_reference=plan.with_reference)
     plan.kit_hash = getattr(plan.prepared, "kit_hash", "")
+    ref = plan.assignment.reference_dir() if plan.with_reference else None
+    plan.reference_hash = tree_hash(ref) if ref is not None else ""
     calibrate = getattr(plan.assignment, "calibrate_run", None)
     if plan.with_reference and calibrate is not None:
         calibrate(plan)

@@ -22,6 +22,7 @@ imported here in the trusted process; no student code is involved.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib
 import json
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ConfigDict
 from safetensors.torch import save_file
 
 from grader.assignments.bert_pretrain.profiles import Profile, get_profile, render_config
+from grader.cachedir import cache_root
 
 KIT_FORMAT = 1  # bump when the kit layout or batch recipe changes: old caches are not reused
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -84,9 +86,7 @@ class Kit(BaseModel):
 
 def default_cache_dir() -> Path:
     """``$NLPGRADE_CACHE/kits`` if set, else ``~/.cache/nlpgrade/kits``."""
-    base = os.environ.get("NLPGRADE_CACHE")
-    root = Path(base) if base else Path.home() / ".cache" / "nlpgrade"
-    return root / "kits"
+    return cache_root() / "kits"
 
 
 def sha256_file(path: Path) -> str:
@@ -116,9 +116,12 @@ def framework_modules(folder: Path) -> Iterator[dict[str, ModuleType]]:
     names = ("vocab", "batchify")
     saved = {n: sys.modules.pop(n) for n in names if n in sys.modules}
     sys.path.insert(0, str(folder))
+    bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # a kit folder holds exactly the files its manifest lists
     try:
         yield {n: importlib.import_module(n) for n in names}
     finally:
+        sys.dont_write_bytecode = bytecode
         sys.path.remove(str(folder))
         for n in names:
             sys.modules.pop(n, None)
@@ -165,7 +168,13 @@ def _eval_tensors(batches: list) -> dict[str, torch.Tensor]:
 
 
 def _content_hash(folder: Path, names: list[str]) -> tuple[str, dict[str, str]]:
-    files = {n: sha256_file(folder / n) for n in sorted(names)}
+    """Hash of the listed files (each must be a regular file, not a link or a folder)."""
+    files: dict[str, str] = {}
+    for n in sorted(names):
+        path = folder / n
+        if path.is_symlink() or not path.is_file():
+            raise ValueError(f"kit {folder}: {n} is not a regular file")
+        files[n] = sha256_file(path)
     digest = hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in files.items()).encode())
     return digest.hexdigest(), files
 
@@ -196,10 +205,12 @@ def _write_kit(out: Path, profile: Profile, corpus: Path, vocab: Path | None,
     with (out / "full_batches.pkl").open("wb") as f:
         pickle.dump(full, f, protocol=PICKLE_PROTOCOL)
     save_file(_eval_tensors(evals), str(out / "eval_batches.safetensors"))
+    data_files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.is_symlink())
     for path in out.iterdir():
-        path.chmod(0o644)
-
-    data_files = [p.name for p in out.iterdir()]
+        if path.name not in data_files:
+            shutil.rmtree(path, ignore_errors=True)  # nothing but the listed files in a kit
+    for name in data_files:
+        (out / name).chmod(0o644)
     kit_hash, file_hashes = _content_hash(out, data_files)
     manifest = {
         "kit_format": KIT_FORMAT,
@@ -254,21 +265,51 @@ def build_kit(profile: str, *, corpus: Path | None = None, vocab: Path | None = 
     vocab_sha = sha256_file(Path(vocab)) if vocab is not None else None
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache / f"{prof.name}-{_build_key(prof, corpus_sha, vocab_sha)[:24]}"
-    if (target / "kit.json").exists():
-        try:
-            return load_kit(target)
-        except (ValueError, KeyError, OSError, json.JSONDecodeError):
-            shutil.rmtree(target, ignore_errors=True)  # corrupt: rebuild below
+    kit = _load_existing(target)
+    if kit is not None:
+        return kit
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache))
-    tmp.chmod(0o755)  # readable by a sandbox running as another user
-    try:
-        _write_kit(tmp, prof, corpus, Path(vocab) if vocab is not None else None, corpus_sha)
+    with _build_lock(cache / f".{target.name}.lock"):
+        kit = _load_existing(target)  # a concurrent run may have built it meanwhile
+        if kit is not None:
+            return kit
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache))
+        tmp.chmod(0o755)  # readable by a sandbox running as another user
         try:
-            tmp.rename(target)
-        except OSError:
-            if not (target / "kit.json").exists():  # not a concurrent builder's kit
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            _write_kit(tmp, prof, corpus, Path(vocab) if vocab is not None else None, corpus_sha)
+            try:
+                tmp.rename(target)
+            except OSError:
+                if not (target / "kit.json").exists():  # not a concurrent builder's kit
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return load_kit(target)
+
+
+def _load_existing(target: Path) -> Kit | None:
+    """The complete kit at ``target``, or None; a corrupt one is moved aside and removed."""
+    if not (target / "kit.json").exists():
+        return None
+    try:
+        return load_kit(target)
+    except (ValueError, KeyError, OSError, json.JSONDecodeError):
+        trash = target.with_name(f".{target.name}.corrupt-{os.getpid()}-{id(target):x}")
+        with contextlib.suppress(OSError):  # rename first: no reader ever sees a half-removed kit
+            target.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        return None
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``: concurrent runs build a kit once, the others wait.
+
+    The rename above stays atomic on its own; the lock only saves the duplicate work.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from grader.assignments.base import Assignment
 from grader.assignments.mlm_step import cases as C
 from grader.assignments.mlm_step.checks import registry
+from grader.cachedir import cache_root, owned_dir
 from grader.checks import CheckRegistry
 from grader.rubric import Rubric
 
@@ -76,8 +76,9 @@ class MlmStepAssignment(Assignment):
 
     def prepare(self, rubric: Rubric, *, with_reference: bool) -> MlmPrepared:
         """An empty kit directory, plus the oracle's outputs when the reference is present."""
-        kit = Path(tempfile.gettempdir()) / "nlpgrade-kits" / self.name
-        kit.mkdir(parents=True, exist_ok=True)
+        # An empty folder of ours in the cache (a sandbox running as nobody lists it), never a
+        # fixed path in /tmp that another user could pre-create.
+        kit = owned_dir(cache_root() / "kits" / f"{self.name}-empty", mode=0o755)
         prepared = MlmPrepared(kit_dir=kit)
         ref = self.reference_dir() if with_reference else None
         if ref is not None and (ref / "oracle.py").is_file():
