@@ -20,9 +20,10 @@ import torch
 from pydantic import ValidationError
 
 import grader
+from grader import runtemp
 from grader.assignments.base import Assignment
 from grader.context import SharedSessions
-from grader.engine import empty_result, grade_submission
+from grader.engine import HOST_OVERLOAD_MESSAGE, empty_result, grade_submission
 from grader.exporters.common import safe_filename
 from grader.fingerprint import grader_code_hash, tree_hash
 from grader.intake import IntakeLimits, SubmissionInput, discover
@@ -89,11 +90,27 @@ def cached_result(sub: SubmissionInput, plan: RunPlan) -> SubmissionResult | Non
         old = SubmissionResult.model_validate_json(path.read_bytes())
     except (ValidationError, ValueError, OSError):
         return None  # unreadable or from another schema: grade again
+    if not is_final(old):
+        return None
     return old if old.cache_key == cache_key(sub, plan) else None
+
+
+def is_final(result: SubmissionResult) -> bool:
+    """Whether a result may be served from the cache (a grader failure or an overloaded host
+    says nothing about the submission: it is graded again)."""
+    return result.status != SubmissionStatus.GRADER_ERROR
+
+
+def host_overloaded(result: SubmissionResult) -> bool:
+    """Whether a probe of this result was starved of CPU by the host (regrade it)."""
+    return (
+        result.status == SubmissionStatus.GRADER_ERROR and result.message == HOST_OVERLOAD_MESSAGE
+    )
 
 
 def prepare_run(plan: RunPlan) -> None:
     """Build kits and calibrate once per run (in the parent, before any submission)."""
+    runtemp.activate()  # every temporary file of the run in its own area, removed at exit
     torch.set_num_threads(1)
     plan.prepared = plan.assignment.prepare(plan.rubric, with_reference=plan.with_reference)
     plan.kit_hash = getattr(plan.prepared, "kit_hash", "")
@@ -158,43 +175,69 @@ def grade_all(
     on_start: Callable[[int, SubmissionInput], None] | None = None,
     on_done: Callable[[SubmissionResult, bool], None] | None = None,
 ) -> list[SubmissionResult]:
-    """Grade ``subs`` with ``plan.jobs`` threads; results come back in ``subs`` order."""
+    """Grade ``subs`` with ``plan.jobs`` threads; results come back in ``subs`` order.
+
+    A submission whose probe was starved of CPU by the host is graded once more after the
+    whole class (when this run's own load is gone); if that fails too, its row says so.
+    """
     from grader.exporters import write_one
 
-    local = threading.local()
-    all_shared: list[SharedSessions] = []
-    lock = threading.Lock()
-    slots = list(range(plan.jobs))
+    results: dict[str, SubmissionResult] = {}
 
-    def work(sub: SubmissionInput) -> SubmissionResult:
+    def first(sub: SubmissionInput, shared: SharedSessions, slot: int) -> SubmissionResult:
         cached = cached_result(sub, plan)
         if cached is not None:
             if on_done:
                 on_done(cached, True)
             return cached
-        if not hasattr(local, "shared"):
-            local.shared = SharedSessions()
-            with lock:
-                all_shared.append(local.shared)
-                local.slot = slots.pop(0) if slots else 0
         if on_start:
-            on_start(local.slot, sub)
-        result = grade_one(sub, plan, local.shared)
+            on_start(slot, sub)
+        result = grade_one(sub, plan, shared)
         write_one(result, plan.out_dir)
         if on_done:
             on_done(result, False)
         return result
 
-    results: dict[str, SubmissionResult] = {}
+    def again(sub: SubmissionInput, shared: SharedSessions, slot: int) -> SubmissionResult:
+        result = grade_one(sub, plan, shared)
+        write_one(result, plan.out_dir)
+        return result
+
+    _pool(subs, plan.jobs, first, results)
+    retry = [s for s in subs if host_overloaded(results[s.student])]
+    if retry:
+        _pool(retry, plan.jobs, again, results)
+    return [results[s.student] for s in subs]
+
+
+def _pool(
+    subs: Sequence[SubmissionInput],
+    jobs: int,
+    work: Callable[[SubmissionInput, SharedSessions, int], SubmissionResult],
+    results: dict[str, SubmissionResult],
+) -> None:
+    """Run ``work`` over ``subs`` on ``jobs`` threads, each with its own shared sessions."""
+    local = threading.local()
+    all_shared: list[SharedSessions] = []
+    lock = threading.Lock()
+    slots = list(range(jobs))
+
+    def run(sub: SubmissionInput) -> SubmissionResult:
+        if not hasattr(local, "shared"):
+            local.shared = SharedSessions()
+            with lock:
+                all_shared.append(local.shared)
+                local.slot = slots.pop(0) if slots else 0
+        return work(sub, local.shared, local.slot)
+
     try:
-        with ThreadPoolExecutor(max_workers=plan.jobs, thread_name_prefix="grader") as pool:
-            futures = {pool.submit(work, sub): sub for sub in subs}
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grader") as pool:
+            futures = {pool.submit(run, sub): sub for sub in subs}
             for future in as_completed(futures):
                 results[futures[future].student] = future.result()
     finally:
         for shared in all_shared:
             shared.close()
-    return [results[s.student] for s in subs]
 
 
 def intake(submissions_dir: Path, plan: RunPlan, only: Sequence[str] = ()) -> list[SubmissionInput]:

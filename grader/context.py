@@ -90,6 +90,7 @@ class GradingContext:
         self.warnings: list[str] = []
         self.integrity_flags: list[str] = []
         self.patched: list[str] = []  # torch/builtins names student code changed (a hint)
+        self.host_overloaded = False  # a probe was starved of CPU by the host: regrade the row
         self.timings = Timings()
         self._sessions: dict[str, Session] = {}
         self._memo: dict[tuple[str, str], ProbeOutcome] = {}
@@ -153,6 +154,9 @@ class GradingContext:
             self.timings.reference_s += elapsed - start_cost
         else:
             self.timings.probes_s += elapsed - start_cost
+        if outcome.status == "host_overload":
+            self.host_overloaded = True  # not memoised: the next ask runs it again
+            return self._noted(outcome, shared)
         memo[key] = outcome
         return self._noted(outcome, shared)
 
@@ -301,6 +305,19 @@ def probe_failure_verdict(outcome: ProbeOutcome, doing: str) -> Verdict:
             msg += f"\nTraceback (your files, innermost last):\n{trace}"
         return Verdict(CheckStatus.ERROR, msg, details={"error_type": etype})
     said = sandbox_text(outcome.message)  # may quote sandbox-chosen names (rejected outputs)
+    if outcome.status == ProbeStatus.HOST_OVERLOAD:
+        return Verdict(
+            CheckStatus.ERROR,
+            f"Not graded: the grading machine was overloaded while {doing} "
+            f"({outcome.message}). This says nothing about your code; it will be regraded.",
+            details={"host_overload": True},
+        )
+    if outcome.status == ProbeStatus.TIMEOUT and outcome.message.startswith("sat idle"):
+        return Verdict(  # it did not use the CPU: no endless loop, something waited
+            CheckStatus.TIMEOUT,
+            f"Stopped while {doing}: {said}. Look for a sleep, or a wait on input, a lock or a "
+            "process that never answers.",
+        )
     if outcome.status == ProbeStatus.TIMEOUT:
         return Verdict(
             CheckStatus.TIMEOUT,

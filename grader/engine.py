@@ -39,6 +39,7 @@ CheckCallback = Callable[[CheckResult], None]
 PATCHED_FLAG = (
     "changed torch/builtins when imported or run (grading may not be trustworthy; read the code)"
 )
+HOST_OVERLOAD_MESSAGE = "the grading machine was overloaded; regrade"
 
 
 def environment(sandbox: Sandbox, seed: int) -> Environment:
@@ -215,6 +216,8 @@ def grade_submission(
         if c.status != CheckStatus.PASSED and c.status != CheckStatus.SKIPPED
     ]
     message = "all checks passed" if not failed else f"{len(failed)} check(s) not passed"
+    if ctx.host_overloaded:  # not the student's doing, and never a final grade
+        status, message = SubmissionStatus.GRADER_ERROR, HOST_OVERLOAD_MESSAGE
     ctx.timings.total_s = round(time.perf_counter() - t0, 4)
     return SubmissionResult(
         student=student,

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader import runtemp
 from grader.assignments.base import Assignment
 from grader.engine import empty_result, grade_submission
 from grader.exporters.common import status_word
@@ -59,6 +60,7 @@ def run_precheck(
     train: bool = True,
 ) -> SubmissionResult:
     """Stage ``folder`` and run the property checks on it."""
+    runtemp.activate()  # every temporary file of the run in its own area, removed at exit
     rubric = precheck_rubric(assignment, train)
     # What the process backend means is said once, by the CLI (cli.process_backend_note).
     sub = stage_one(

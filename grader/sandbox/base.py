@@ -54,6 +54,7 @@ class Sandbox(ABC):
     name: str = ""
     isolates: bool = True
     deny_network: bool = False  # seccomp filter against non-Unix sockets in probe children
+    pid_namespace: bool = True  # the worker's pids differ from the host's
 
     def __init__(self) -> None:
         self.warnings: list[str] = []

@@ -1,8 +1,13 @@
-"""Per-session and per-probe cgroups (v1 memory+pids hierarchies, or v2 unified).
+"""Per-session and per-probe cgroups (v1 memory+pids[+cpu+cpuacct] hierarchies, or v2 unified).
 
 Layout: ``<base>/nlpgrade-<id>/worker`` holds the sandbox worker, ``<base>/nlpgrade-<id>/p<n>``
 holds one probe child with its memory and pids limits. The probe cgroup's OOM counter tells an
 OOM kill from any other SIGKILL; killing every pid in it removes whatever the probe left behind.
+
+Where the cpu controller is available, the session group gets its own CPU share (one core per
+job: ``cpu.max`` / ``cpu.cfs_quota_us``), so a submission that starts many busy processes slows
+only itself; the probe group's CPU counter (``cpu.stat`` / ``cpuacct.usage``) measures the CPU
+time of the probe's whole process tree, which is what its budget is charged in.
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ def _read(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+STALE_AGE_S = 600.0  # an empty session group this old is left over (never judged by its pid)
+CFS_PERIOD_US = 100_000
 
 
 def _pids_in(dirs: list[Path]) -> set[int]:
@@ -126,6 +135,23 @@ class ProbeCgroup:
                 return int(value)
         return 0
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds used by every process that ran in the probe group (None: not counted)."""
+        if self.v2:
+            for line in _read(self.dirs["memory"] / "cpu.stat").splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec" and value.strip().isdigit():
+                    return int(value) / 1e6
+            return None
+        if "cpuacct" not in self.dirs:
+            return None
+        text = _read(self.dirs["cpuacct"] / "cpuacct.usage").strip()
+        return int(text) / 1e9 if text.isdigit() else None
+
+    def pids(self) -> set[int]:
+        """Host pids in the probe group now."""
+        return _pids_in(list(set(self.dirs.values())))
+
     def peak_mb(self) -> float | None:
         """Peak memory use in MiB, when the kernel reports it."""
         name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
@@ -146,13 +172,37 @@ class ProbeCgroup:
 class SessionCgroups:
     """The cgroups of one session: a worker group and one group per probe."""
 
-    def __init__(self, roots: dict[str, Path], v2: bool) -> None:
+    def __init__(self, roots: dict[str, Path], v2: bool, cpus: float | None = None) -> None:
         self.roots = roots
         self.v2 = v2
+        self.cpus = cpus
         self.worker = {k: r / "worker" for k, r in roots.items()}
         self._probes: list[ProbeCgroup] = []
+        self.ensure()
+
+    @property
+    def cpu_share(self) -> bool:
+        """Whether the session has its own CPU share (a cpu controller was usable)."""
+        return self.cpus is not None
+
+    def ensure(self) -> None:
+        """(Re)create the session and worker groups and the CPU share.
+
+        Another run's clean-up may remove an EMPTY session group (it cannot tell a live one
+        in another pid namespace from a dead one), so the owner recreates it before each use.
+        """
+        for d in set(self.roots.values()):
+            d.mkdir(exist_ok=True)
+        if self.cpus is not None:
+            quota = str(max(1000, int(self.cpus * CFS_PERIOD_US)))
+            if self.v2:
+                _write(self.roots["memory"] / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+            else:
+                cpu = self.roots["cpu"]
+                _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                _write(cpu / "cpu.cfs_quota_us", quota)
         for d in set(self.worker.values()):
-            d.mkdir()
+            d.mkdir(exist_ok=True)
 
     def worker_procs_files(self) -> list[Path]:
         """cgroup.procs files the worker must join before it starts."""
@@ -172,6 +222,7 @@ class SessionCgroups:
 
     def new_probe(self, memory_mb: int, pids: int) -> ProbeCgroup:
         """Create a limited cgroup for the next probe."""
+        self.ensure()
         name = f"p{secrets.token_hex(4)}"
         dirs = {k: r / name for k, r in self.roots.items()}
         for d in set(dirs.values()):
@@ -229,15 +280,19 @@ def oom_kills_of_pid(pid: int) -> int | None:
 
 
 def _bases() -> tuple[dict[str, Path], bool] | None:
-    """Writable parent dirs per controller ('memory', 'pids') and whether it is v2."""
+    """Writable parent dirs per controller and whether it is v2.
+
+    'memory' and 'pids' are required; v1 'cpu' and 'cpuacct' are added when mounted (v2 keeps
+    them in the one unified dir).
+    """
     own = _own_paths()
     mounts = _mounts()
     v1: dict[str, Path] = {}
     for mnt, fstype, opts in mounts:
-        for ctrl in ("memory", "pids"):
+        for ctrl in ("memory", "pids", "cpu", "cpuacct"):
             if fstype == "cgroup" and ctrl in opts and ctrl in own:
                 v1[ctrl] = Path(mnt + own[ctrl].rstrip("/"))
-    if len(v1) == 2:
+    if "memory" in v1 and "pids" in v1:
         return v1, False
     for mnt, fstype, _ in mounts:
         if fstype == "cgroup2" and "" in own:
@@ -249,45 +304,82 @@ def _bases() -> tuple[dict[str, Path], bool] | None:
 
 
 def _remove_stale(bases: dict[str, Path]) -> None:
-    """Remove session cgroups left by grader processes that died without cleaning up."""
+    """Remove session groups left by graders that died without cleaning up.
+
+    A group is judged by what is in it, never by whether its creator's pid is visible (another
+    pid namespace's grader is invisible, not dead): only a group with no process in it, older
+    than ``STALE_AGE_S``, is removed. Its owner, if alive after all, recreates it
+    (:meth:`SessionCgroups.ensure`).
+    """
+    now = time.time()
     for base in set(bases.values()):
         with contextlib.suppress(OSError):
             for d in base.iterdir():
-                parts = d.name.split("-")
-                if len(parts) != 3 or parts[0] != "nlpgrade" or not parts[1].isdigit():
+                if not d.name.startswith("nlpgrade-") or not d.is_dir():
                     continue
-                if Path(f"/proc/{parts[1]}").exists():
-                    continue
-                subs = [s for s in d.iterdir() if s.is_dir()]
-                _kill_all([*subs, d])
-                for s in subs:
-                    _rmdir(s)
-                _rmdir(d)
+                with contextlib.suppress(OSError):
+                    if now - d.stat().st_mtime < STALE_AGE_S:
+                        continue
+                    subs = [s for s in d.iterdir() if s.is_dir()]
+                    if _pids_in([*subs, d]):
+                        continue
+                    for s in subs:
+                        _rmdir(s)
+                    _rmdir(d)
 
 
-def create_session_cgroups() -> tuple[SessionCgroups | None, str]:
-    """Create this session's cgroups; (None, reason) when cgroups are not usable here."""
+def create_session_cgroups(cpus: float | None = 1.0) -> tuple[SessionCgroups | None, str]:
+    """Create this session's cgroups; (None, reason) when cgroups are not usable here.
+
+    ``cpus``: the session's CPU share in cores (None: none asked). When no cpu controller is
+    usable the session still gets memory and pids limits; ``SessionCgroups.cpu_share`` says so.
+    """
     found = _bases()
     if found is None:
         return None, "no memory+pids cgroup controllers found"
     bases, v2 = found
     _remove_stale(bases)
-    name = f"nlpgrade-{os.getpid()}-{secrets.token_hex(4)}"
+    name = f"nlpgrade-{secrets.token_hex(8)}"
     roots = {k: b / name for k, b in bases.items()}
     made: list[Path] = []
     try:
         if v2:
             with contextlib.suppress(OSError):
                 _write(bases["memory"] / "cgroup.subtree_control", "+memory +pids")
-        for d in set(roots.values()):
-            d.mkdir()
+            with contextlib.suppress(OSError):
+                _write(bases["memory"] / "cgroup.subtree_control", "+cpu")
+        for key in ("memory", "pids", "cpu", "cpuacct"):
+            d = roots.get(key)
+            if d is None or d in made:
+                continue
+            try:
+                d.mkdir()
+            except OSError:
+                if key in ("memory", "pids"):
+                    raise
+                roots = {k: v for k, v in roots.items() if v != d}  # optional controller
+                continue
             made.append(d)
         if v2:
             ctrls = _read(roots["memory"] / "cgroup.controllers").split()
             if "memory" not in ctrls or "pids" not in ctrls:
                 raise OSError(0, "memory/pids controllers not delegated")
             _write(roots["memory"] / "cgroup.subtree_control", "+memory +pids")
-        return SessionCgroups(roots, v2), ""
+            has_cpu = "cpu" in ctrls
+            if has_cpu:
+                try:
+                    _write(roots["memory"] / "cgroup.subtree_control", "+cpu")
+                except OSError:
+                    has_cpu = False
+        else:
+            has_cpu = "cpu" in roots and (roots["cpu"] / "cpu.cfs_quota_us").exists()
+        share = cpus if has_cpu else None
+        try:
+            return SessionCgroups(roots, v2, share), ""
+        except OSError:
+            if share is None:
+                raise
+            return SessionCgroups(roots, v2, None), ""  # cpu not writable: memory+pids only
     except OSError as exc:
         for d in made:
             _rmdir(d / "worker")

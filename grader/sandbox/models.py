@@ -6,23 +6,38 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+WALL_NET_FACTOR = 4.0  # the wall-clock safety net, in multiples of the CPU budget
 
 from grader.compat import StrEnum
 
 
 class Limits(BaseModel):
-    """Resource budget of ONE probe."""
+    """Resource budget of ONE probe.
+
+    ``cpu_s`` is the budget: CPU seconds of the probe's whole process tree. ``wall_s`` is only a
+    safety net (default ``WALL_NET_FACTOR`` × ``cpu_s``) against a probe that sleeps or blocks;
+    a probe that reaches it while it wanted the CPU but did not get it was slowed by the host.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    wall_s: float = Field(60.0, gt=0)
-    cpu_s: float = Field(120.0, gt=0)
+    cpu_s: float = Field(60.0, gt=0)
+    wall_s: float = Field(240.0, gt=0)
     memory_mb: int = Field(3072, gt=0)
     pids: int = Field(64, gt=0)
     fsize_mb: int = Field(256, gt=0)
     output_mb: int = Field(64, gt=0)
     log_kb: int = Field(64, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_wall_net(cls, data: Any) -> Any:
+        """Derive the wall net from the CPU budget unless it is given."""
+        if isinstance(data, dict) and "wall_s" not in data and "cpu_s" in data:
+            data = {**data, "wall_s": WALL_NET_FACTOR * float(data["cpu_s"])}
+        return data
 
 
 class ProbeStatus(StrEnum):
@@ -32,6 +47,7 @@ class ProbeStatus(StrEnum):
     TIMEOUT = "timeout"
     OOM = "oom"
     CRASH = "crash"
+    HOST_OVERLOAD = "host_overload"  # hit the wall net while starved of CPU: not the student's
 
 
 class ProbeError(BaseModel):

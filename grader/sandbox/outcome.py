@@ -1,4 +1,4 @@
-"""Classify how a probe ended (ok / timeout / oom / crash) and word it for a human."""
+"""Classify how a probe ended (ok / timeout / oom / crash / host overload) and word it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from .models import Limits, ProbeError, ProbeStatus
 
+BUSY_FRACTION = 0.5  # CPU / wall at the net above which the probe got the CPU: it was busy
 CHILD_INTERNAL = {70: "was aborted before it started", 71: "the probe harness failed"}
 
 
@@ -18,7 +19,9 @@ class RawEnd:
     """Facts the parent gathered about a finished probe."""
 
     wait_status: int | None = None
-    timed_out: bool = False
+    timed_out: bool = False  # stopped by the parent: over its CPU budget or at the wall net
+    cpu_over: bool = False  # the parent stopped it because its tree used up the CPU budget
+    starved: bool | None = None  # at the wall net: it wanted the CPU (None: cannot tell)
     worker_died: bool = False
     oom_kills: int = 0
     cpu_s: float | None = None
@@ -61,11 +64,24 @@ def _error_message(err: ProbeError, limits: Limits) -> str:
 def classify(raw: RawEnd, limits: Limits) -> tuple[ProbeStatus, str]:
     """Status and message of a probe from what the parent observed."""
     code, sig = decode_wait(raw.wait_status)
-    if raw.timed_out:
+    cpu_over = raw.cpu_over or (raw.cpu_s is not None and raw.cpu_s >= limits.cpu_s)
+    if raw.timed_out and cpu_over:
+        return ProbeStatus.TIMEOUT, f"ran out of its {limits.cpu_s:g} s CPU-time budget"
+    if raw.timed_out and raw.cpu_s is not None and raw.cpu_s >= BUSY_FRACTION * limits.wall_s:
         return ProbeStatus.TIMEOUT, f"ran out of its {limits.wall_s:g} s wall-clock budget"
+    if raw.timed_out:
+        used = f"{raw.cpu_s:.1f} s" if raw.cpu_s is not None else "less than its budget"
+        if raw.starved is False:
+            return ProbeStatus.TIMEOUT, (
+                f"sat idle until its {limits.wall_s:g} s wall-clock limit, using only {used} of "
+                "CPU (sleeping, or waiting for something that never came)"
+            )
+        return ProbeStatus.HOST_OVERLOAD, (
+            f"did not get the CPU it needed: the grading machine was overloaded ({used} of its "
+            f"{limits.cpu_s:g} s CPU budget in {limits.wall_s:g} s of wall-clock time)"
+        )
     if raw.oom_kills > 0:
         return ProbeStatus.OOM, f"killed: used more than {limits.memory_mb} MiB"
-    cpu_over = raw.cpu_s is not None and raw.cpu_s >= limits.cpu_s
     if sig == "SIGXCPU" or (sig == "SIGKILL" and cpu_over):
         return ProbeStatus.TIMEOUT, f"ran out of its {limits.cpu_s:g} s CPU-time budget"
     if raw.worker_died:

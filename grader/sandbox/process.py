@@ -33,6 +33,7 @@ class ProcessSandbox(Sandbox):
     name = "process"
     isolates = False
     deny_network = True
+    pid_namespace = False
 
     def __init__(self) -> None:
         super().__init__()

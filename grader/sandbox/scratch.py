@@ -15,6 +15,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from grader import runtemp
+
 
 class OutputRejected(Exception):
     """An output file of the sandbox is missing, too big or not a plain file."""
@@ -88,35 +90,12 @@ def copy_capped(base: Path, rel: str, dest: Path, max_bytes: int) -> int:
     return copied
 
 
-def _pick_tmp() -> str:
-    """A tmpfs (memory-charged) when there is a writable /dev/shm, else the temp dir."""
-    shm = "/dev/shm"
-    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
-        return shm
-    return tempfile.gettempdir()
-
-
-def _remove_stale(tmp: Path) -> None:
-    """Delete session dirs of grader processes that died without cleaning up (RAM on tmpfs)."""
-    with contextlib.suppress(OSError):
-        for d in tmp.iterdir():
-            parts = d.name.split("-")
-            if len(parts) != 3 or parts[0] != "nlpgrade" or not parts[1].isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                if d.is_symlink() or d.stat().st_uid != os.getuid():
-                    continue
-                if not Path(f"/proc/{parts[1]}").exists() and Path("/proc/self").exists():
-                    shutil.rmtree(d, ignore_errors=True)
-
-
 class SessionDirs:
     """``root/`` (parent-only) with ``scratch/`` (mounted in the sandbox), ``files/``, ``lib/``."""
 
     def __init__(self, sandbox_owner: tuple[int, int] | None) -> None:
-        tmp = _pick_tmp()
-        _remove_stale(Path(tmp))
-        self.root = Path(tempfile.mkdtemp(prefix=f"nlpgrade-{os.getpid()}-", dir=tmp))
+        # Inside the run's own shm area (0700, owner-locked, removed at exit; see runtemp).
+        self.root = Path(tempfile.mkdtemp(prefix="s-", dir=runtemp.area("shm")))
         self.scratch = self.root / "scratch"
         self.files = self.root / "files"
         self.lib = self.root / "lib"

@@ -14,7 +14,8 @@ from safetensors.torch import save as save_safetensors
 
 from .base import Sandbox, SandboxError, Worker
 from .cgroups import ProbeCgroup, SessionCgroups, create_session_cgroups
-from .channel import ChannelTimeout, WorkerGone
+from .channel import Channel, ChannelTimeout, WorkerGone
+from .cpuwatch import CpuWatch, find_host_pid
 from .models import Limits, ProbeOutcome, ProbeStatus, SandboxSpec
 from .outcome import RawEnd, classify, decode_wait
 from .outputs import ProbeOutputs, read_logs, read_outputs
@@ -22,6 +23,7 @@ from .scratch import SessionDirs
 from .stackdump import read_stack
 
 KILL_GRACE_S = 5.0
+POLL_S = 0.25  # how often a running probe's CPU time is read
 
 
 def _cleanup(state: dict[str, Any]) -> None:
@@ -81,10 +83,17 @@ class Session:
         if "dirs" not in self._state:
             self._state["dirs"] = SessionDirs(self.sandbox.scratch_owner())
             if self.sandbox.want_cgroups():
-                cg, why = create_session_cgroups()
+                cg, why = create_session_cgroups(float(self.spec.threads))
                 if cg is None:
                     self.warnings.append(
-                        f"{why}: memory enforced by RLIMIT_AS only, processes by RLIMIT_NPROC"
+                        f"{why}: memory enforced by RLIMIT_AS only, processes by RLIMIT_NPROC, "
+                        "CPU time read per process tree from /proc; no CPU share of its own, so "
+                        "a busy neighbour slows probes (a starved probe is retried, not failed)"
+                    )
+                elif not cg.cpu_share:
+                    self.warnings.append(
+                        "no cpu cgroup controller: probes have no CPU share of their own, so a "
+                        "busy neighbour slows them (a starved probe is retried, not failed)"
                     )
                 self._state["cgroups"] = cg
         return self._state["dirs"]
@@ -214,17 +223,16 @@ class Session:
                 except SandboxError:
                     self._kill_worker()
                     raise
+                watch = CpuWatch(pcg, None if pcg is not None else self._host_pid(ns_pid))
                 ch.send({"cmd": "go"})
                 t0 = time.monotonic()
-                msg = ch.recv(lim.wall_s)
-            except ChannelTimeout:
-                if ns_pid is None:  # the worker did not even fork
-                    raw.worker_died = True
-                    msg = None
-                    self._kill_worker()
-                else:
-                    raw.timed_out = True
+                msg = self._wait(ch, lim, watch, t0, raw)
+                if msg is None:
                     msg = self._stop_timed_out(pcg)
+            except ChannelTimeout:  # the worker did not even fork
+                raw.worker_died = True
+                msg = None
+                self._kill_worker()
             except WorkerGone:
                 raw.worker_died = True
                 msg = None
@@ -232,9 +240,12 @@ class Session:
             wall = time.monotonic() - t0
             if msg is not None:
                 raw.wait_status = int(msg["status"])
-                raw.cpu_s = float(msg["cpu_s"])
+                raw.cpu_s = max(float(msg["cpu_s"]), raw.cpu_s or 0.0)
             peak = None
             if pcg is not None:
+                tree_cpu = pcg.cpu_s()
+                if tree_cpu is not None:
+                    raw.cpu_s = max(tree_cpu, raw.cpu_s or 0.0)
                 raw.oom_kills = pcg.oom_kills()
                 peak = pcg.peak_mb()
                 pcg.remove()
@@ -251,6 +262,37 @@ class Session:
         self.stats["probes"] += 1
         self.stats["probe_s"] += wall
         return self._outcome(probe, lim, raw, outs, wall, peak)
+
+    def _host_pid(self, ns_pid: int) -> int | None:
+        """Host pid of the probe child when it has no cgroup (to measure its CPU from /proc)."""
+        if not self.sandbox.pid_namespace:
+            return ns_pid
+        proc = getattr(self._state.get("worker"), "proc", None)
+        return find_host_pid(proc.pid, ns_pid) if proc is not None else None
+
+    def _wait(
+        self, ch: Channel, lim: Limits, watch: CpuWatch, t0: float, raw: RawEnd
+    ) -> dict[str, Any] | None:
+        """The probe's exit message; None when it must be stopped (``raw`` says why).
+
+        The budget is the tree's CPU time, checked every ``POLL_S``; the wall-clock net
+        catches a probe that sleeps, blocks, or never gets the CPU on an overloaded host.
+        """
+        deadline = t0 + lim.wall_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return ch.recv(max(0.0, min(POLL_S, left)))
+            except ChannelTimeout:
+                pass
+            used = watch.cpu_s()
+            if used is not None and used >= lim.cpu_s:
+                raw.timed_out, raw.cpu_over, raw.cpu_s = True, True, used
+                return None
+            if time.monotonic() >= deadline:
+                raw.timed_out, raw.cpu_s = True, used
+                raw.starved = watch.starved(time.monotonic() - t0)
+                return None
 
     def _stop_timed_out(self, pcg: ProbeCgroup | None) -> dict[str, Any] | None:
         """Kill a probe past its deadline; keep the worker if it reports back, else kill it."""

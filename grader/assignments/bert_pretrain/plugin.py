@@ -23,9 +23,10 @@ from grader.sandbox import Limits, SandboxSpec
 if TYPE_CHECKING:
     from grader.context import GradingContext
 
-PROBE_LIMITS = Limits(wall_s=20, cpu_s=40, memory_mb=3072)  # probes take < 1 s in small
-TRAIN_LIMITS = Limits(wall_s=120, cpu_s=240, memory_mb=3072)  # the subset epoch: ~8 s
-EVAL_LIMITS = Limits(wall_s=120, cpu_s=240, memory_mb=4096)  # official-size eval: ~15 s
+# Budgets are CPU seconds of the probe's process tree; the wall-clock net is 4x (Limits).
+PROBE_LIMITS = Limits(cpu_s=20, memory_mb=3072)  # probes take < 1 s in small
+TRAIN_LIMITS = Limits(cpu_s=120, memory_mb=3072)  # the subset epoch: ~8 s
+EVAL_LIMITS = Limits(cpu_s=120, memory_mb=4096)  # official-size eval: ~15 s
 LOOP_MARGIN = 1.0  # a correct loop lands within this of the reference's loss on the fixed subset
 CALIBRATION_VERSION = 2  # bump when the calibrated quantity changes
 

@@ -89,12 +89,12 @@ class MlmStepAssignment(Assignment):
         """Every probe runs in the ``student`` session: the submission and the empty kit."""
         from grader.sandbox import Limits, SandboxSpec
 
-        wall = float(ctx.setting("probe_wall_s", 30.0))
+        cpu = float(ctx.setting("probe_cpu_s", 30.0))  # CPU budget; the wall net is 4x that
         return SandboxSpec(
             submission_dir=ctx.submission_dir,
             kit_dir=ctx.prepared.kit_dir,
             probe_module=self.probe_module,
-            limits=Limits(wall_s=wall, cpu_s=2 * wall, memory_mb=2048),
+            limits=Limits(cpu_s=cpu, memory_mb=2048),
         )
 
 
