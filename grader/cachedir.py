@@ -12,9 +12,13 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
-    """``$NLPGRADE_CACHE`` if set, else ``~/.cache/nlpgrade``."""
+    """``$NLPGRADE_CACHE`` if set, else ``~/.cache/nlpgrade`` (made owner-only when created)."""
     base = os.environ.get("NLPGRADE_CACHE")
-    return Path(base) if base else Path.home() / ".cache" / "nlpgrade"
+    root = Path(base) if base else Path.home() / ".cache" / "nlpgrade"
+    if not root.exists():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, exist_ok=True)  # calibrations derive from the reference
+    return root
 
 
 def owned_dir(path: Path, mode: int = 0o700) -> Path:

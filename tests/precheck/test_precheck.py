@@ -4,6 +4,7 @@ and message on mutants, and the same points as `grade` for the items it can deci
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def test_template_exit_code_and_checklist(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", "from grader.cli import precheck_main; "
                            "raise SystemExit(precheck_main())", str(folder), "--no-train"],
                           capture_output=True, text=True, timeout=300,
-                          env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"})
+                          env={"COLUMNS": "160", "PATH": "/usr/bin:/bin",
+                               "HOME": os.environ["HOME"]})  # the suite's private home
     assert proc.returncode == 1
     assert "Not written yet" in proc.stdout and "Predicted" in proc.stdout
     assert "bert_model.pt" in proc.stdout  # the missing checkpoint is named

@@ -229,8 +229,11 @@ def test_socket_to_local_server_is_refused(sess: Session) -> None:
 
 @pytest.mark.slow
 def test_fork_bomb_is_contained(sess: Session) -> None:
-    out = sess.run("call", {"func": "fork_bomb"}, limits=QUICK.model_copy(update={"wall_s": 1.5}))
-    assert out.status in (ProbeStatus.TIMEOUT, ProbeStatus.CRASH)
+    bomb = QUICK.model_copy(update={"cpu_s": 1.5, "wall_s": 6.0})
+    out = sess.run("call", {"func": "fork_bomb"}, limits=bomb)
+    # Stopped: by its CPU budget, a crash, or (on a loaded host) the wall net while starved.
+    stopped = (ProbeStatus.TIMEOUT, ProbeStatus.CRASH, ProbeStatus.HOST_OVERLOAD)
+    assert out.status in stopped, out.message
     assert sess.run("echo").status is ProbeStatus.OK
 
 

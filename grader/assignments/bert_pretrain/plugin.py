@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -169,7 +169,7 @@ class BertPretrain(Assignment):
                 if k in prepared.probe_shapes and k != "decoder.weight" and not k.endswith(".pe")
             }
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp = path.with_suffix(f".{secrets.token_hex(8)}.tmp")  # pids repeat across namespaces
             save_file(prepared.reference_loop_state, str(tmp))
             tmp.replace(weights)
             tmp.write_text(json.dumps(prepared.calibration, indent=2))
