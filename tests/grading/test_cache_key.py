@@ -25,7 +25,8 @@ def _grade(site: Path, subs: Path, out: Path, home: Path) -> tuple[str, Submissi
            "NLPGRADE_RUBRIC_ROOT": str(ROOT / "rubrics"), "COLUMNS": "160"}
     proc = subprocess.run([sys.executable, "-c", GRADE, str(subs), "--assignment", "mlm_step",
                            "--jobs", "1", "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=900)
+                          capture_output=True, text=True, env=env, timeout=900,
+                          cwd=site)  # not the repo: `python -c` imports from its cwd first
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     row = SubmissionResult.model_validate_json((out / "results" / "ref.json").read_text())
     return proc.stdout, row
@@ -36,7 +37,8 @@ def test_editing_a_check_regrades(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "grader", site / "grader",
                     ignore=shutil.ignore_patterns("__pycache__", "rubrics"))
     which = subprocess.run([sys.executable, "-c", "import grader; print(grader.__file__)"],
-                           capture_output=True, text=True, env={"PYTHONPATH": str(site)})
+                           capture_output=True, text=True, env={"PYTHONPATH": str(site)},
+                           cwd=site)
     assert which.stdout.strip() == str(site / "grader" / "__init__.py")  # the copy is graded with
     subs = tmp_path / "class"
     (subs / "ref").mkdir(parents=True)

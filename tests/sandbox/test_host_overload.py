@@ -36,10 +36,11 @@ def test_starved_probe_is_host_overload_and_sleeper_is_idle(
     if cg is None or not cg.cpu_share:
         pytest.skip(f"no cpu cgroup controller here ({why or 'cpu not delegated'})")
     cg.destroy()
+    with get_sandbox("bwrap").open(world.spec(preload_torch=False)) as sess:
+        slept = sess.run("call", {"func": "ignore_sigterm"}, limits=NET)
     monkeypatch.setattr(session_mod, "create_session_cgroups", _starved_cgroups)
     with get_sandbox("bwrap").open(world.spec(preload_torch=False)) as sess:
         spun = sess.run("call", {"func": "spin"}, limits=NET)
-        slept = sess.run("call", {"func": "ignore_sigterm"}, limits=NET)
     assert spun.status is ProbeStatus.HOST_OVERLOAD, spun.message
     assert "overloaded" in spun.message
     assert slept.status is ProbeStatus.TIMEOUT, slept.message
