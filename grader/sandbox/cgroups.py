@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import time
@@ -59,6 +60,7 @@ def _read(path: Path) -> str:
         return ""
 
 
+SESSION_NAME = re.compile(r"nlpgrade-[0-9a-f]{16}")  # what create_session_cgroups names
 STALE_AGE_S = 600.0  # an empty session group this old is left over (never judged by its pid)
 CFS_PERIOD_US = 100_000
 
@@ -315,7 +317,7 @@ def _remove_stale(bases: dict[str, Path]) -> None:
     for base in set(bases.values()):
         with contextlib.suppress(OSError):
             for d in base.iterdir():
-                if not d.name.startswith("nlpgrade-") or not d.is_dir():
+                if not SESSION_NAME.fullmatch(d.name) or not d.is_dir():
                     continue
                 with contextlib.suppress(OSError):
                     if now - d.stat().st_mtime < STALE_AGE_S:

@@ -91,7 +91,19 @@ def test_build_is_idempotent(small_kit: Kit, cache: Path) -> None:
     again = build_kit("small", cache_dir=cache)
     assert again == small_kit
     assert small_kit.path("kit.json").stat().st_mtime_ns == before
-    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temp folders left
+    assert not [p for p in cache.iterdir() if p.name.startswith(".") and p.is_dir()]  # no temp
+    # folders left (the build lock file stays: removing it would race with a waiting builder)
+
+
+def test_build_with_bytecode_writing_on_holds_only_listed_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a user's machine (Python writes __pycache__): the kit still holds only its files."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    kit = build_kit("small", cache_dir=tmp_path)
+    listed = set(json.loads(kit.path("kit.json").read_text())["files"]) | {"kit.json"}
+    assert {p.name for p in kit.dir.iterdir()} == listed
+    assert sys.dont_write_bytecode is False  # restored after the framework import
 
 
 def test_hash_is_stable_across_builds(small_kit: Kit, tmp_path: Path) -> None:
