@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-WALL_NET_FACTOR = 4.0  # the wall-clock safety net, in multiples of the CPU budget
-
 from grader.compat import StrEnum
+
+WALL_NET_FACTOR = 4.0  # the wall-clock safety net, in multiples of the CPU budget
 
 
 class Limits(BaseModel):
