@@ -48,6 +48,7 @@ def _remote(plan: RunPlan, sub: SubmissionInput, run: RunSpec | None = None) -> 
     return SubmissionResult.model_validate_json(text)
 
 
+@pytest.mark.slow
 def test_a_task_grades_exactly_like_local_threads(setup: tuple[RunPlan, list]) -> None:
     plan, subs = setup
     ok = [s for s in subs if s.status == "ok"]
@@ -58,6 +59,7 @@ def test_a_task_grades_exactly_like_local_threads(setup: tuple[RunPlan, list]) -
     assert remote[0].score == 100.0 and remote[1].score < 100.0  # the reference, then a mutant
 
 
+@pytest.mark.slow
 def test_the_reference_comes_from_the_bytes_sent_into_a_private_folder(
     setup: tuple[RunPlan, list],
 ) -> None:
