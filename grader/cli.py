@@ -367,6 +367,11 @@ def precheck_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-train", action="store_true", help="skip the short training run")
+    p.add_argument(
+        "--profile",
+        choices=["official", "small"],
+        help="profile bert_model.pt must fit (default: the course's, from the rubric)",
+    )
     _add_common(p)
     return p
 
@@ -423,7 +428,13 @@ def precheck_main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]Note:[/] {drift}.")
     with tempfile.TemporaryDirectory(prefix="precheck-") as tmp:
         result = run_precheck(
-            get_assignment(name), folder, Path(tmp), sandbox, console, train=not args.no_train
+            get_assignment(name),
+            folder,
+            Path(tmp),
+            sandbox,
+            console,
+            train=not args.no_train,
+            profile=args.profile,
         )
     if args.json:
         sys.stdout.write(precheck_json(result, get_assignment(name)))

@@ -31,10 +31,13 @@ ICONS = {
 }
 
 
-def precheck_rubric(assignment: Assignment, train: bool) -> Rubric:
-    """The default rubric, in the probe profile, with the student's own short training run on."""
+def precheck_rubric(assignment: Assignment, train: bool, profile: str | None = None) -> Rubric:
+    """The default rubric with precheck's own checks on: the student's short training run (when
+    ``train``) and the checkpoint test (in ``profile``, default the rubric's)."""
     rubric = assignment.default_rubric()
-    settings = {**rubric.settings, "own_training": train}
+    settings = {**rubric.settings, "own_training": train, "check_checkpoint": True}
+    if profile:
+        settings["profile"] = profile
     return rubric.model_copy(update={"settings": settings})
 
 
@@ -58,10 +61,11 @@ def run_precheck(
     console: Console | None = None,
     *,
     train: bool = True,
+    profile: str | None = None,
 ) -> SubmissionResult:
     """Stage ``folder`` and run the property checks on it."""
     runtemp.activate()  # every temporary file of the run in its own area, removed at exit
-    rubric = precheck_rubric(assignment, train)
+    rubric = precheck_rubric(assignment, train, profile)
     # What the process backend means is said once, by the CLI (cli.process_backend_note).
     sub = stage_one(
         folder,
@@ -101,7 +105,8 @@ def run_precheck(
         with_reference=False,
         tiers=("file", "property", "reference"),
         on_check=progress,
-        extra_checks=("info.own_training",) if train else (),
+        extra_checks=tuple(c for c in ("info.own_training", "checkpoint.precheck")
+                           if c in assignment.checks and (train or c != "info.own_training")),
     )
     # A working folder holds notes, data and notebooks: "ignored file" notes are for graders.
     notes = [p for p in sub.problems if not p.startswith("ignored")]

@@ -60,16 +60,35 @@ def test_kit_contents(small_kit: Kit) -> None:
 
 
 def test_eval_batches_layout(small_kit: Kit) -> None:
+    """The mounted kit holds the eval INPUTS only; the targets live in the parent-only folder."""
     with safe_open(str(small_kit.path(small_kit.eval_batches_file)), "pt") as f:
         names = set(f.keys())
-        assert len(names) == 5 * small_kit.n_eval_batches
+        assert len(names) == 3 * small_kit.n_eval_batches
         for name in names:
-            assert re.fullmatch(
-                r"b\d{3}\.(input_ids|segment_ids|masked_tokens|masked_pos|is_next)", name)
-        ids, pos, nxt = f.get_tensor("b000.input_ids"), f.get_tensor("b000.masked_pos"), \
-            f.get_tensor("b000.is_next")
-    assert ids.shape[0] == 6 and pos.shape == (6, 5) and nxt.shape == (6,)
-    assert int(nxt.sum()) == 3
+            assert re.fullmatch(r"b\d{3}\.(input_ids|segment_ids|masked_pos)", name)
+        ids, pos = f.get_tensor("b000.input_ids"), f.get_tensor("b000.masked_pos")
+    assert ids.shape[0] == 6 and pos.shape == (6, 5)
+    assert small_kit.private_dir.parent == small_kit.dir.parent
+    assert not small_kit.private_dir.is_relative_to(small_kit.dir)
+    targets = kit_mod.eval_targets(small_kit)
+    assert set(targets) == {f"b{i:03d}.{n}" for i in range(small_kit.n_eval_batches)
+                            for n in ("masked_tokens", "is_next")}
+    assert targets["b000.masked_tokens"].shape == (6, 5)
+    assert int(targets["b000.is_next"].sum()) == 3
+    assert not any("masked_tokens" in p.read_bytes().decode("latin-1")
+                   for p in small_kit.dir.iterdir() if p.suffix == ".safetensors")
+
+
+def test_tampered_eval_targets_are_refused_and_rebuilt(tmp_path: Path) -> None:
+    kit = build_kit("small", cache_dir=tmp_path)
+    target = kit.private_dir / kit_mod.TARGETS_FILE
+    good = target.read_bytes()
+    target.write_bytes(good[:-8] + b"\x00" * 8)
+    with pytest.raises(ValueError, match="missing or corrupt"):
+        kit_mod.eval_targets(kit)
+    again = build_kit("small", cache_dir=tmp_path)  # notices and rebuilds both halves
+    assert (again.private_dir / kit_mod.TARGETS_FILE).read_bytes() == good
+    assert kit_mod.eval_targets(again)["b000.is_next"].shape == (6,)
 
 
 def test_kit_config_has_profile_values(small_kit: Kit) -> None:

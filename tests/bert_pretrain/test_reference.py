@@ -186,7 +186,13 @@ def test_reference_trains_below_threshold(small_kit: Kit, tmp_path: Path) -> Non
     """One epoch of the reference train.py on the kit's fixed train subset: loss <= 10."""
     work = workdir_with(small_kit, tmp_path, REFERENCE, ("model.py", "train.py", "eval.py"))
     shutil.copy(small_kit.path(small_kit.train_batches_file), work / "batches.pkl")
-    shutil.copy(small_kit.path(small_kit.eval_batches_file), work / "eval_batches.safetensors")
+    # eval.py reads inputs and targets from one file: join the kit's two halves
+    from safetensors.torch import load_file, save_file
+
+    from grader.assignments.bert_pretrain.kit import eval_targets
+
+    joined = load_file(str(small_kit.path(small_kit.eval_batches_file))) | eval_targets(small_kit)
+    save_file(joined, str(work / "eval_batches.safetensors"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "train.py"], cwd=work, env=env, capture_output=True,
                          text=True, timeout=300)

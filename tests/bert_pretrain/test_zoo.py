@@ -68,16 +68,31 @@ def test_forged_files_land_nowhere_outside_the_sandbox(graded: dict[str, Submiss
 
 
 def test_hidden_material_never_reaches_feedback(graded: dict[str, SubmissionResult]) -> None:
+    """No sandbox holds the reference or the eval targets: hunting for them finds nothing."""
     ref = get_assignment("bert_pretrain").reference_dir()
     assert ref is not None
     solution = [ln.strip() for ln in (ref / "model.py").read_text().splitlines()
                 if len(ln.strip()) > 25 and not ln.strip().startswith("#")]
-    result = graded["hostile_reads_secrets"]
-    text = "\n".join(c.message for c in result.checks) + "\n".join(result.warnings)
-    assert "error text is not shown" in result.check("train.loop").message
-    leaked = [ln for ln in solution if ln in text]
-    assert not leaked, leaked[:3]
-    assert "/reference_model/" not in text and "/etc/shadow" not in text
+    for case in ("hostile_reads_secrets", "hostile_loop_hunts"):
+        result = graded[case]
+        text = "\n".join(c.message for c in result.checks) + "\n".join(result.warnings)
+        leaked = [ln for ln in solution if ln in text]
+        assert not leaked, (case, leaked[:3])
+        assert "/etc/shadow" not in text and "BEGIN SOLUTION" not in text
+    hunt = graded["hostile_loop_hunts"].check("train.loop")
+    assert hunt is not None and hunt.status == CheckStatus.ERROR
+    assert "masked_tokens" not in hunt.message  # the private targets were never in reach
+
+
+def test_loop_bugs_cost_no_points_but_flag_the_row(graded: dict[str, SubmissionResult]) -> None:
+    for case in (
+        "loss_lm_only", "loss_clsf_only", "no_zero_grad", "hostile_loop_copies_checkpoint"
+    ):
+        result = graded[case]
+        assert result.score == 50, case
+        assert any("train.loop" in f for f in result.integrity_flags), case
+        assert any("stand-in" in w for w in result.warnings), case
+    assert not graded["reference"].integrity_flags
 
 
 def test_timeouts_and_oom_are_told_apart(graded: dict[str, SubmissionResult]) -> None:
@@ -91,8 +106,9 @@ def test_timeouts_and_oom_are_told_apart(graded: dict[str, SubmissionResult]) ->
 # Every message a check can give, read by a test: (case, check, status, a phrase of the message).
 MESSAGES = [
     ("reference", "model.builds", "passed", "parameters"),
-    ("reference", "train.loop", "passed", "reproduces the reference loop"),
-    ("ok_ignore_pad_targets", "train.loop", "passed", "differ from the reference loop"),
+    ("reference", "train.loop", "passed", "reproduces the course loop with the course's loss"),
+    ("ok_ignore_pad_targets", "train.loop", "passed", "without the zero-padded targets"),
+    ("ok_backward_twice", "train.loop", "passed", "reproduces the course loop"),
     ("reference", "checkpoint.loss", "passed", "without the zero-padded MLM targets"),
     ("no_checkpoint", "files.present", "failed", "Missing: bert_model.pt"),
     ("no_checkpoint", "checkpoint.loss", "failed", "was not submitted"),
@@ -105,6 +121,15 @@ MESSAGES = [
     ("template", "encoder_layer.shapes", "todo", "Not written yet"),
     ("template", "bert.masked_gather", "skipped", "needs 'BERT.forward returns"),
     ("no_tying", "bert.weight_tying", "failed", "self.decoder.weight = self.embedding"),
+    ("no_tying", "bert.weight_tying", "failed", "exactly what an UNTIED decoder gives"),
+    ("tying_copy", "bert.weight_tying", "failed", "UNTIED"),
+    ("hostile_untied_emit", "bert.weight_tying", "failed", "not the tied update"),
+    ("hostile_causal_patches", "bert.bidirectional", "failed", "could not be judged"),
+    ("hostile_junk_checkpoint", "checkpoint.loss", "failed", "must be ≤ 10.0"),
+    ("nondeterministic_nsp", "bert.deterministic", "failed", "not deterministic"),
+    ("loss_clsf_only", "train.loop", "failed", "the MLM head never changed"),
+    ("half_batches", "train.loop", "failed", "differ from the course loop's"),
+    ("hostile_loop_copies_checkpoint", "train.loop", "failed", "the NSP head never changed"),
     ("causal_mask", "bert.bidirectional", "failed", "never with a causal"),
     ("no_pad_mask", "bert.pad_mask", "failed", "Appending 3 [PAD] tokens changed"),
     ("gather_wrong_dim", "bert.masked_gather", "failed", "gathering along dim 1"),
@@ -115,14 +140,14 @@ MESSAGES = [
     ("ffn_skipped", "encoder_layer.matches_reference", "failed", "through self.pos_ffn"),
     ("causal_mask", "bert.matches_reference", "failed", "With the reference's weights loaded"),
     ("gather_dim0", "bert.shapes", "error", "Your code raised RuntimeError"),
-    ("loss_lm_only", "train.loop", "failed", "the NSP head gets no gradient"),
+    ("loss_lm_only", "train.loop", "failed", "the NSP head never changed"),
     ("no_zero_grad", "train.loop", "failed", "optimizer.zero_grad()"),
     ("logits_not_transposed", "train.loop", "error", "raised RuntimeError"),
     ("hostile_exit", "bert.shapes", "error", "before returning a result"),
     ("hostile_infinite_loop", "model.imports", "timeout", "wall-clock budget"),
     ("hostile_memory_bomb", "model.imports", "oom", "MiB"),
     ("hostile_pickle_checkpoint", "checkpoint.loss", "failed", "other than tensors"),
-    ("hostile_reads_secrets", "train.loop", "error", "error text is not shown"),
+    ("hostile_reads_secrets", "train.loop", "error", "No such file"),
 ]
 
 
@@ -139,6 +164,9 @@ def test_message(graded: dict[str, SubmissionResult], case: str, check_id: str, 
 def test_untrusted_checkpoint_path_is_flagged(graded: dict[str, SubmissionResult]) -> None:
     result = graded["renamed_fc2"]
     check = result.check("checkpoint.loss")
-    assert check is not None and check.details["path"] == "untrusted"
-    assert any("untrusted path" in f for f in result.integrity_flags)
-    assert any("untrusted path" in w for w in result.warnings)
+    assert check is not None and check.details["path"] == "own model"
+    assert any("own-model path" in f for f in result.integrity_flags)
+    assert any("scored its outputs" in w for w in result.warnings)
+    junk = graded["hostile_junk_checkpoint"].check("checkpoint.loss")
+    assert junk is not None and junk.details["path"] == "own model"
+    assert junk.details["loss"] > 10.0  # the parent scored the logits; the forged 0.5 is ignored

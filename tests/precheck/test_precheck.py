@@ -36,20 +36,33 @@ def _folder(tmp_path: Path, src: Path, checkpoint: bool = True) -> Path:
     return dest
 
 
-def _precheck(folder: Path, tmp_path: Path, train: bool = False) -> SubmissionResult:
-    return run_precheck(A6, folder, tmp_path / "scratch", get_sandbox("auto"), train=train)
+def _precheck(folder: Path, tmp_path: Path, train: bool = False,
+              profile: str = "small") -> SubmissionResult:
+    return run_precheck(A6, folder, tmp_path / "scratch", get_sandbox("auto"), train=train,
+                        profile=profile)
+
+
+def _precheck_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from grader.cli import precheck_main; "
+                           "raise SystemExit(precheck_main())", str(folder), *args],
+                          capture_output=True, text=True, timeout=300,
+                          env={"COLUMNS": "160", "PATH": "/usr/bin:/bin",
+                               **{k: v for k, v in __import__("os").environ.items()
+                                  if k.startswith("NLPGRADE")}})
 
 
 def test_reference_is_all_green_and_exits_0(tmp_path: Path) -> None:
     folder = _folder(tmp_path, ROOT / "reference" / "bert_pretrain")
-    proc = subprocess.run([sys.executable, "-c", "from grader.cli import precheck_main; "
-                           "raise SystemExit(precheck_main())", str(folder), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    proc = _precheck_cli(folder, "--json", "--profile", "small")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = SubmissionResult.model_validate_json(proc.stdout)
     ran = [c for c in result.checks if c.status != CheckStatus.SKIPPED]
     assert ran and all(c.status == CheckStatus.PASSED for c in ran)
     assert result.check("info.own_training").status == CheckStatus.PASSED
+    assert result.check("train.loop").status == CheckStatus.PASSED
+    ckpt = result.check("checkpoint.precheck")
+    assert ckpt is not None and ckpt.status == CheckStatus.PASSED
+    assert "precheck's estimate" in ckpt.message and ckpt.details["loss"] <= 10.0
     assert {c.tier for c in ran} <= {"file", "property"}
 
 
@@ -77,8 +90,35 @@ def test_template_exit_code_and_checklist(tmp_path: Path) -> None:
     assert "bert_model.pt" in proc.stdout  # the missing checkpoint is named
 
 
+def test_text_file_named_bert_model_pt_is_refused(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, ROOT / "reference" / "bert_pretrain", checkpoint=False)
+    (folder / "bert_model.pt").write_text("I will train it later\n")
+    proc = _precheck_cli(folder, "--no-train", "--profile", "small")
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "Everything precheck can test passes" not in proc.stdout
+    assert "bert_model.pt could not be used" in proc.stdout
+    assert "not a PyTorch checkpoint" in proc.stdout
+
+
+def test_small_checkpoint_when_the_course_is_official(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, ROOT / "reference" / "bert_pretrain")
+    result = _precheck(folder, tmp_path, profile="official")
+    check = result.check("checkpoint.precheck")
+    assert check is not None and check.status == CheckStatus.FAILED
+    assert "'official' profile of the course needs" in check.message
+    assert "looks like a checkpoint of the 'small' profile" in check.message
+
+
+def test_untrained_checkpoint_misses_the_threshold(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, ZOO / "untrained_checkpoint")
+    check = _precheck(folder, tmp_path).check("checkpoint.precheck")
+    assert check is not None and check.status == CheckStatus.FAILED
+    assert "must be ≤ 10.0" in check.message and check.details["loss"] > 10.0
+
+
 MUTANTS = {
-    "no_tying": ("bert.weight_tying", "not the same tensor"),
+    "no_tying": ("bert.weight_tying", "two separate weights"),
+    "tying_copy": ("bert.weight_tying", "two separate weights"),
     "causal_mask": ("bert.bidirectional", "causal"),
     "query_mask": ("bert.pad_mask", "KEY is [PAD]"),
     "gather_wrong_dim": ("bert.masked_gather", "dim 1"),
@@ -117,7 +157,6 @@ def test_predicted_points_equal_grade_points(mutant_results: dict[str, Submissio
 
     plan = RunPlan(assignment=A6, rubric=rubric, sandbox=get_sandbox("auto"), out_dir=tmp_path,
                    prepared=prepared)
-    A6.calibrate_run(plan)
     visible = set(visible_items(A6, rubric))
     shared = SharedSessions()
     try:

@@ -7,8 +7,14 @@ A kit is a folder::
     vocab.txt                  vocabulary built from the corpus (or the one given)
     batches.pkl                fixed train subset: a grading run trains one epoch on it
     full_batches.pkl           one full epoch (several seeded passes if the corpus is small)
-    eval_batches.safetensors   fixed eval batches (own seed), tensors ``b{i:03d}.<field>``
+    eval_batches.safetensors   inputs of the fixed eval batches (own seed): ``b{i:03d}.<field>``
+                               for input_ids, segment_ids, masked_pos only
     kit.json                   manifest: profile, sizes, seeds, corpus sha256, file hashes
+
+and, next to it, a parent-only folder ``<kit>.private`` (never mounted into a sandbox)::
+
+    eval_targets.safetensors   the eval batches' targets: ``b{i:03d}.masked_tokens`` / ``.is_next``
+    private.json               its sha256, checked before every use
 
 Kits are content-addressed under a cache folder (``$NLPGRADE_CACHE/kits`` or
 ``~/.cache/nlpgrade/kits``): the folder name is a hash of everything that goes into the build,
@@ -42,7 +48,7 @@ from safetensors.torch import save_file
 from grader.assignments.bert_pretrain.profiles import Profile, get_profile, render_config
 from grader.cachedir import cache_root
 
-KIT_FORMAT = 1  # bump when the kit layout or batch recipe changes: old caches are not reused
+KIT_FORMAT = 2  # bump when the kit layout or batch recipe changes: old caches are not reused
 PACKAGE_DIR = Path(__file__).resolve().parent
 FRAMEWORK_DIR = PACKAGE_DIR / "framework"
 DEFAULT_CORPUS = PACKAGE_DIR / "data" / "tang_song_verse.txt"
@@ -51,6 +57,10 @@ FULL_SEED = 0  # pass p of the full epoch uses seed FULL_SEED + p
 EVAL_SEED = 100_000  # eval pass p uses seed EVAL_SEED + p
 EVAL_OFFSET = 3  # eval slices start 3 sentences later: other pairings than in training
 EVAL_FIELDS = ("input_ids", "segment_ids", "masked_tokens", "masked_pos", "is_next")
+EVAL_INPUTS = ("input_ids", "segment_ids", "masked_pos")  # what the sandbox may see
+EVAL_TARGETS = ("masked_tokens", "is_next")  # parent-only: a loss on them cannot be forged
+PRIVATE_SUFFIX = ".private"
+TARGETS_FILE = "eval_targets.safetensors"
 PICKLE_PROTOCOL = 4
 
 
@@ -78,6 +88,11 @@ class Kit(BaseModel):
     def path(self, name: str) -> Path:
         """Absolute path of one kit file."""
         return self.dir / name
+
+    @property
+    def private_dir(self) -> Path:
+        """The parent-only folder next to the kit (eval targets); never mounted."""
+        return self.dir.with_name(self.dir.name + PRIVATE_SUFFIX)
 
     def get_profile(self) -> Profile:
         """The kit's profile."""
@@ -159,12 +174,36 @@ def _passes(batchify: ModuleType, sentences: list[list[int]], word_to_id: dict[s
     return batches, n_pass
 
 
-def _eval_tensors(batches: list) -> dict[str, torch.Tensor]:
+def _eval_tensors(batches: list, fields: tuple[str, ...]) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
     for i, batch in enumerate(batches):
         for field, column in zip(EVAL_FIELDS, zip(*batch)):
-            tensors[f"b{i:03d}.{field}"] = torch.tensor(list(column), dtype=torch.int64)
+            if field in fields:
+                tensors[f"b{i:03d}.{field}"] = torch.tensor(list(column), dtype=torch.int64)
     return tensors
+
+
+def _write_private(private: Path, evals: list) -> None:
+    save_file(_eval_tensors(evals, EVAL_TARGETS), str(private / TARGETS_FILE))
+    digest = sha256_file(private / TARGETS_FILE)
+    (private / "private.json").write_text(json.dumps({TARGETS_FILE: digest}) + "\n")
+
+
+def _private_ok(private: Path) -> bool:
+    try:
+        want = json.loads((private / "private.json").read_text())[TARGETS_FILE]
+        return sha256_file(private / TARGETS_FILE) == want
+    except (OSError, KeyError, ValueError, TypeError):
+        return False
+
+
+def eval_targets(kit: Kit) -> dict[str, torch.Tensor]:
+    """The eval targets of ``kit`` (parent only), after checking them against their hash."""
+    from safetensors.torch import load_file
+
+    if not _private_ok(kit.private_dir):
+        raise ValueError(f"the eval targets of kit {kit.dir.name} are missing or corrupt")
+    return load_file(str(kit.private_dir / TARGETS_FILE))
 
 
 def _content_hash(folder: Path, names: list[str]) -> tuple[str, dict[str, str]]:
@@ -179,9 +218,9 @@ def _content_hash(folder: Path, names: list[str]) -> tuple[str, dict[str, str]]:
     return digest.hexdigest(), files
 
 
-def _write_kit(out: Path, profile: Profile, corpus: Path, vocab: Path | None,
+def _write_kit(out: Path, private: Path, profile: Profile, corpus: Path, vocab: Path | None,
                corpus_sha: str) -> None:
-    """Build every kit file into the empty folder ``out``."""
+    """Build every kit file into the empty folders ``out`` (mounted) and ``private``."""
     for name in ("vocab.py", "batchify.py"):
         (out / name).write_text(framework_text(name), encoding="utf-8")
     (out / "config.py").write_text(render_config(framework_text("config.py"), profile),
@@ -204,7 +243,8 @@ def _write_kit(out: Path, profile: Profile, corpus: Path, vocab: Path | None,
         pickle.dump(train, f, protocol=PICKLE_PROTOCOL)
     with (out / "full_batches.pkl").open("wb") as f:
         pickle.dump(full, f, protocol=PICKLE_PROTOCOL)
-    save_file(_eval_tensors(evals), str(out / "eval_batches.safetensors"))
+    save_file(_eval_tensors(evals, EVAL_INPUTS), str(out / "eval_batches.safetensors"))
+    _write_private(private, evals)
     data_files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.is_symlink())
     for path in out.iterdir():
         if path.name not in data_files:
@@ -231,6 +271,29 @@ def _write_kit(out: Path, profile: Profile, corpus: Path, vocab: Path | None,
     }
     (out / "kit.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                   encoding="utf-8")
+
+
+def train_subset(kit: Kit, n: int) -> list:
+    """The first ``n`` batches of the kit's fixed train subset (``batches.pkl``)."""
+    with kit.path(kit.train_batches_file).open("rb") as f:  # built by the parent, hash-checked
+        return pickle.load(f)[:n]
+
+
+def make_loop_kit(kit: Kit, n: int) -> Path:
+    """A fresh temporary folder like ``kit`` whose ``batches.pkl`` holds its first ``n`` batches.
+
+    The training-loop check runs train.py on it: a loop bug shows within a few steps, and the
+    parent recomputes the same ``n`` steps. Only the files train.py needs are in it.
+    """
+    out = Path(tempfile.mkdtemp(prefix="nlpgrade-loopkit-"))
+    for name in (*FRAMEWORK_FILES, kit.vocab_file):
+        shutil.copyfile(kit.path(name), out / name)
+    with (out / "batches.pkl").open("wb") as f:
+        pickle.dump(train_subset(kit, n), f, protocol=PICKLE_PROTOCOL)
+    for path in out.iterdir():
+        path.chmod(0o644)
+    out.chmod(0o755)
+    return out
 
 
 def load_kit(folder: Path, *, verify: bool = True) -> Kit:
@@ -265,25 +328,33 @@ def build_kit(profile: str, *, corpus: Path | None = None, vocab: Path | None = 
     vocab_sha = sha256_file(Path(vocab)) if vocab is not None else None
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache / f"{prof.name}-{_build_key(prof, corpus_sha, vocab_sha)[:24]}"
+    private = target.with_name(target.name + PRIVATE_SUFFIX)
     kit = _load_existing(target)
-    if kit is not None:
+    if kit is not None and _private_ok(private):
         return kit
     cache.mkdir(parents=True, exist_ok=True)
     with _build_lock(cache / f".{target.name}.lock"):
         kit = _load_existing(target)  # a concurrent run may have built it meanwhile
-        if kit is not None:
+        if kit is not None and _private_ok(private):
             return kit
+        shutil.rmtree(target, ignore_errors=True)  # incomplete (no or bad targets): rebuild
+        shutil.rmtree(private, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache))
         tmp.chmod(0o755)  # readable by a sandbox running as another user
+        tmp_private = Path(tempfile.mkdtemp(prefix=f".{target.name}.p.", dir=cache))  # 0700
         try:
-            _write_kit(tmp, prof, corpus, Path(vocab) if vocab is not None else None, corpus_sha)
-            try:
-                tmp.rename(target)
-            except OSError:
-                if not (target / "kit.json").exists():  # not a concurrent builder's kit
-                    raise
+            _write_kit(tmp, tmp_private, prof, corpus,
+                       Path(vocab) if vocab is not None else None, corpus_sha)
+            # The private half first: a kit folder that exists always has its targets.
+            for src, dst in ((tmp_private, private), (tmp, target)):
+                try:
+                    src.rename(dst)
+                except OSError:
+                    if not dst.exists():  # not a concurrent builder's identical copy
+                        raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp_private, ignore_errors=True)
     return load_kit(target)
 
 

@@ -1,8 +1,9 @@
 """Worker-side probes for CS310 A6 (runs inside the sandbox, next to the student's code).
 
-Each probe imports the student's ``model.py`` afresh, runs it on inputs the trusted parent sent,
-and emits raw tensors and facts. Nothing here judges: pass/fail is decided by ``checks.py`` in the
-parent. Imports are limited to the standard library, torch, safetensors and ``nlpgrade_worker``.
+Each probe imports the student's ``model.py`` afresh, runs it on inputs and weights the trusted
+parent sent, and emits raw tensors. Nothing here judges, and nothing emitted here is taken on
+trust: the parent recomputes what it scores (heads, the reference, losses on targets it keeps).
+Imports are limited to the standard library, torch, safetensors and ``nlpgrade_worker``.
 """
 
 from __future__ import annotations
@@ -30,25 +31,6 @@ def _load(module: torch.nn.Module, weights: dict[str, torch.Tensor]) -> dict[str
         return {"missing": [], "unexpected": []}
     result = module.load_state_dict(weights, strict=False)
     return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
-
-
-def _randomize(model: torch.nn.Module, seed: int) -> None:
-    """Give every parameter a seeded random value (biases, LayerNorm gains and decoder_bias too):
-    a parameter left at its initial 0 or 1 hides the bugs that involve it. Tied weights stay tied.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            noise = torch.randn(param.shape, generator=gen)
-            leaf = name.rsplit(".", 1)[-1]
-            if leaf == "weight" and "norm" in name:
-                param.copy_(1.0 + 0.2 * noise)
-            elif leaf == "bias" or name == "decoder_bias":
-                param.copy_(0.2 * noise)
-            elif "embed" in name:
-                param.copy_(0.5 * noise)
-            else:
-                param.copy_(noise / max(1, param.shape[-1]) ** 0.5)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -153,134 +135,133 @@ def _forward(
     return result, captured
 
 
-def _mlm_head(model: Any, gathered: torch.Tensor, order: str, bias: bool) -> torch.Tensor:
-    h = model.fc2(gathered)
-    h = model.norm(model.activ2(h)) if order == "course" else model.activ2(model.norm(h))
-    out = model.decoder(h)
-    return out + model.decoder_bias if bias else out
-
-
 @probe("bert_forward")
 def bert_forward(ctx: ProbeContext) -> None:
-    """Run ``BERT.forward`` on the batch and its [PAD]-extended and last-token-changed twins.
+    """Run ``BERT.forward`` with the parent's weights on the batch and its twins.
 
-    Besides the logits it emits what the student's own heads give on the captured last hidden
-    state, so the parent can check the gather and the NSP head without a reference.
+    The twins are the [PAD]-extended batch and the batch whose last real token differs. Only raw
+    outputs are emitted (logits, the last encoder layer's output, layer 0's attention): the parent
+    applies the heads itself and judges. ``params["repeat"]`` only tells two runs apart.
     """
     model_mod = ctx.import_student("model")
     model = model_mod.BERT()
-    if ctx.params.get("randomize"):
-        _randomize(model, int(ctx.params["randomize"]))
     load_report = _load(model, _weights(ctx))
     model.eval()
     inp = ctx.inputs
-    facts: dict[str, Any] = {"load": load_report, "derived_errors": {}}
+    facts: dict[str, Any] = {"load": load_report, "errors": {}}
     out: dict[str, torch.Tensor] = {}
-    result, cap = _forward(model, inp["input_ids"], inp["segment_ids"], inp["masked_pos"])
-    if not isinstance(result, tuple) or len(result) != 2:
-        facts["returned"] = type(result).__name__
-        ctx.emit(facts)
-        return
-    facts["returned"] = "tuple"
-    out["logits_lm"], out["logits_clsf"] = result[0].detach(), result[1].detach()
-    out.update(cap)
-    hidden = cap.get("hidden")
-    if hidden is not None:
-        b = torch.arange(hidden.size(0))[:, None]
-        gathered = hidden[b, inp["masked_pos"]]
-        with torch.no_grad():
-            for name, fn in {
-                "nsp_expected": lambda: model.classifier(model.activ1(model.fc1(hidden[:, 0]))),
-                "nsp_last_position": lambda: model.classifier(
-                    model.activ1(model.fc1(hidden[:, -1]))
-                ),
-                "nsp_no_tanh": lambda: model.classifier(model.fc1(hidden[:, 0])),
-                "mlm_expected": lambda: _mlm_head(model, gathered, "course", True),
-                "mlm_norm_first": lambda: _mlm_head(model, gathered, "swapped", True),
-                "mlm_no_bias": lambda: _mlm_head(model, gathered, "course", False),
-            }.items():
-                try:
-                    out[name] = fn().detach()
-                except Exception as exc:
-                    facts["derived_errors"][name] = _error_text(exc)
-    for variant in ("pad", "alt"):
-        if f"{variant}.input_ids" not in inp:
+    for variant in ("base", "pad", "alt"):
+        prefix = "" if variant == "base" else f"{variant}."
+        if f"{prefix}input_ids" not in inp:
             continue
         try:
-            res, cap_v = _forward(
-                model, inp[f"{variant}.input_ids"], inp[f"{variant}.segment_ids"], inp["masked_pos"]
+            res, cap = _forward(
+                model, inp[f"{prefix}input_ids"], inp[f"{prefix}segment_ids"], inp["masked_pos"]
             )
-            out[f"{variant}.logits_lm"] = res[0].detach()
-            out[f"{variant}.logits_clsf"] = res[1].detach()
-            for key, value in cap_v.items():
-                out[f"{variant}.{key}"] = value
         except Exception as exc:
-            facts["derived_errors"][variant] = _error_text(exc)
+            if variant == "base":
+                raise
+            facts["errors"][variant] = _error_text(exc)
+            continue
+        if variant == "base":
+            if not isinstance(res, tuple) or len(res) != 2:
+                facts["returned"] = type(res).__name__
+                ctx.emit(facts)
+                return
+            facts["returned"] = "tuple"
+        out[f"{prefix}logits_lm"] = res[0].detach()
+        out[f"{prefix}logits_clsf"] = res[1].detach()
+        for key, value in cap.items():
+            out[f"{prefix}{key}"] = value
     ctx.emit(facts, out)
 
 
-def _course_loss(model: Any, batches: list[dict[str, torch.Tensor]]) -> dict[str, list[float]]:
-    criterion = torch.nn.CrossEntropyLoss()
-    real_only = torch.nn.CrossEntropyLoss(ignore_index=0)  # zero-padded targets left out
-    lm, lm_real, clsf = [], [], []
+@probe("train_step")
+def train_step(ctx: ProbeContext) -> None:
+    """One SGD step from the parent's weights on a loss the parent defines; emit the result.
+
+    loss = sum(logits_lm * grad_lm) + sum(logits_clsf * grad_clsf), so the upstream gradients
+    are the parent's. A tied decoder gets one update (the sum of both uses); an untied one does
+    not, which the parent sees by recomputing the step with the reference.
+    """
+    model_mod = ctx.import_student("model")
+    model = model_mod.BERT()
+    load_report = _load(model, _weights(ctx))
+    model.train(False)
+    inp = ctx.inputs
+    logits_lm, logits_clsf = model(inp["input_ids"], inp["segment_ids"], inp["masked_pos"])
+    loss = (logits_lm * inp["grad_lm"]).sum() + (logits_clsf * inp["grad_clsf"]).sum()
+    loss.backward()
+    lr = float(ctx.params["lr"])
     with torch.no_grad():
-        for batch in batches:
-            logits_lm, logits_clsf = model(
-                batch["input_ids"], batch["segment_ids"], batch["masked_pos"]
-            )
-            lm.append(float(criterion(logits_lm.transpose(1, 2), batch["masked_tokens"])))
-            lm_real.append(float(real_only(logits_lm.transpose(1, 2), batch["masked_tokens"])))
-            clsf.append(float(criterion(logits_clsf, batch["is_next"])))
-    return {"loss_lm": lm, "loss_lm_real": lm_real, "loss_clsf": clsf}
+        for param in model.parameters():
+            if param.grad is not None:
+                param -= lr * param.grad
+    state = model.state_dict()
+    names = ("embedding.tok_embed.weight", "decoder.weight")
+    ctx.emit(
+        {"load": load_report, "present": [n for n in names if n in state]},
+        {f"after.{n}": state[n].detach().clone() for n in names if n in state},
+    )
 
 
-def _eval_batches(kit: Path, limit: int | None) -> list[dict[str, torch.Tensor]]:
+def _eval_inputs(kit: Path, limit: int | None) -> list[dict[str, torch.Tensor]]:
     from safetensors.torch import load_file
 
     flat = load_file(str(kit / "eval_batches.safetensors"))
     count = len({k.split(".")[0] for k in flat})
     count = count if limit is None else min(count, limit)
-    names = ("input_ids", "segment_ids", "masked_tokens", "masked_pos", "is_next")
+    names = ("input_ids", "segment_ids", "masked_pos")
     return [{n: flat[f"b{i:03d}.{n}"].long() for n in names} for i in range(count)]
 
 
-@probe("eval_loss")
-def eval_loss(ctx: ProbeContext) -> None:
-    """The course's ``loss_lm + loss_clsf`` of a checkpoint on the kit's fixed eval batches.
+@probe("eval_logits")
+def eval_logits(ctx: ProbeContext) -> None:
+    """The student's model's logits on the kit's eval inputs (their targets are not in here).
 
-    ``params["source"]``: ``"inputs"`` (weights sent by the parent, the trusted path) or ``"file"``
-    (``bert_model.pt`` from the submission, opened with ``weights_only=True`` in here).
+    ``params["source"]``: ``"file"`` (the submission's ``bert_model.pt``, opened with
+    ``weights_only=True`` in here) or ``"inputs"`` (weights sent by the parent).
     """
     model_mod = ctx.import_student("model")
     model = model_mod.BERT()
     if ctx.params.get("source", "inputs") == "file":
         state = torch.load(ctx.submission / "bert_model.pt", map_location="cpu", weights_only=True)
-        report = _load(model, {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
+        tensors = state if isinstance(state, dict) else {}
+        report = _load(model, {k: v for k, v in tensors.items() if isinstance(v, torch.Tensor)})
     else:
         report = _load(model, _weights(ctx))
     model.eval()
-    losses = _course_loss(model, _eval_batches(ctx.kit, ctx.params.get("limit")))
-    ctx.emit({"load": report, **losses})
+    out: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for i, batch in enumerate(_eval_inputs(ctx.kit, ctx.params.get("limit"))):
+            logits_lm, logits_clsf = model(
+                batch["input_ids"], batch["segment_ids"], batch["masked_pos"]
+            )
+            out[f"b{i:03d}.logits_lm"] = logits_lm.detach().float()
+            out[f"b{i:03d}.logits_clsf"] = logits_clsf.detach().float()
+    ctx.emit({"load": report, "batches": len(out) // 2}, out)
 
 
 @probe("train")
 def train(ctx: ProbeContext) -> None:
     """Run the submission's ``train.py`` for the kit's epoch; export the checkpoint it saves.
 
-    With ``params["model"] == "reference"`` the reference ``model.py`` (mounted at
-    ``/reference_model``) is imported instead of the student's, to judge the loop alone. The
-    model's initial parameters are captured when ``BERT()`` is built, to see what training moved.
+    With ``params["model"] == "standin"`` the grader's neutral stand-in (mounted at ``/standin``)
+    is the ``model`` module train.py imports, to judge the loop alone; otherwise the student's
+    own ``model.py`` (precheck's short run), whose initial parameters are captured.
     """
-    if ctx.params.get("model") == "reference":
+    if ctx.params.get("model") == "standin":
         ctx.import_student("config")  # puts the kit first on sys.path for `from config import *`
         spec = importlib.util.spec_from_file_location(
-            "model", ctx.extra("/reference_model") / "model.py"
+            "model", ctx.extra("/standin") / "model.py"
         )
         model_mod = importlib.util.module_from_spec(spec)
         sys.modules["model"] = model_mod  # train.py's `from model import ...` gets this one
         spec.loader.exec_module(model_mod)
-    else:
-        model_mod = ctx.import_student("model")
+        ctx.run_script("train.py")
+        ctx.export_file("bert_model.pt")
+        return
+    model_mod = ctx.import_student("model")
     original_init = model_mod.BERT.__init__
     initial: dict[str, torch.Tensor] = {}
 
