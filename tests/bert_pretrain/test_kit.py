@@ -83,7 +83,9 @@ def test_tampered_eval_targets_are_refused_and_rebuilt(tmp_path: Path) -> None:
     kit = build_kit("small", cache_dir=tmp_path)
     target = kit.private_dir / kit_mod.TARGETS_FILE
     good = target.read_bytes()
-    target.write_bytes(good[:-8] + b"\x00" * 8)
+    bad = bytearray(good)
+    bad[-1] ^= 0xFF  # one label byte changed
+    target.write_bytes(bytes(bad))
     with pytest.raises(ValueError, match="missing or corrupt"):
         kit_mod.eval_targets(kit)
     again = build_kit("small", cache_dir=tmp_path)  # notices and rebuilds both halves

@@ -82,17 +82,14 @@ def train_loop(ctx: GradingContext) -> Verdict:
     return verdict
 
 
-def _trajectories(ctx: GradingContext) -> dict[str, dict[str, torch.Tensor]]:
+def _trajectory(ctx: GradingContext, formulation: str) -> dict[str, torch.Tensor]:
     prep = prepared(ctx)
-    return {
-        f: prep.once(
-            f"standin:{f}",
-            lambda f=f: recompute.standin_trajectory(
-                prep.probe_kit, prep.probe_config, f, prep.loop_batches
-            ),
-        )
-        for f in recompute.LOOP_FORMULATIONS
-    }
+    return prep.once(
+        f"standin:{formulation}",
+        lambda: recompute.standin_trajectory(
+            prep.probe_kit, prep.probe_config, formulation, prep.loop_batches
+        ),
+    )
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -134,7 +131,11 @@ def _judge_loop(ctx: GradingContext) -> Verdict:
             "built (run with the grader's stand-in, its parameter names differ). Save exactly "
             "model.state_dict()."
         )
-    diffs = {f: _max_diff(state, traj) for f, traj in _trajectories(ctx).items()}
+    diffs: dict[str, float] = {}
+    for formulation in recompute.LOOP_FORMULATIONS:  # the next one only if this one differs
+        diffs[formulation] = _max_diff(state, _trajectory(ctx, formulation))
+        if diffs[formulation] <= LOOP_ATOL:
+            break
     best = min(diffs, key=lambda f: diffs[f])
     details = {"max_diff": {f: round(d, 8) for f, d in diffs.items()}, "tolerance": LOOP_ATOL}
     if diffs[best] <= LOOP_ATOL:
