@@ -71,8 +71,12 @@ def test_hidden_material_never_reaches_feedback(graded: dict[str, SubmissionResu
     """No sandbox holds the reference or the eval targets: hunting for them finds nothing."""
     ref = get_assignment("bert_pretrain").reference_dir()
     assert ref is not None
-    solution = [ln.strip() for ln in (ref / "model.py").read_text().splitlines()
-                if len(ln.strip()) > 25 and not ln.strip().startswith("#")]
+    solution, inside = [], False  # the lines of the solution regions (not the framework's)
+    for ln in (ref / "model.py").read_text().splitlines():
+        inside = (inside or "BEGIN SOLUTION" in ln) and "END SOLUTION" not in ln
+        if inside and len(ln.strip()) > 25 and not ln.strip().startswith("#"):
+            solution.append(ln.strip())
+    assert len(solution) >= 5
     for case in ("hostile_reads_secrets", "hostile_loop_hunts"):
         result = graded[case]
         text = "\n".join(c.message for c in result.checks) + "\n".join(result.warnings)

@@ -45,7 +45,7 @@ def _precheck(folder: Path, tmp_path: Path, train: bool = False,
 def _precheck_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", "from grader.cli import precheck_main; "
                            "raise SystemExit(precheck_main())", str(folder), *args],
-                          capture_output=True, text=True, timeout=300,
+                          capture_output=True, text=True, timeout=900,
                           env={"COLUMNS": "160", "PATH": "/usr/bin:/bin",
                                **{k: v for k, v in __import__("os").environ.items()
                                   if k.startswith("NLPGRADE")}})
@@ -82,7 +82,7 @@ def test_template_exit_code_and_checklist(tmp_path: Path) -> None:
     folder = _folder(tmp_path, ROOT / "student_template" / "bert_pretrain", checkpoint=False)
     proc = subprocess.run([sys.executable, "-c", "from grader.cli import precheck_main; "
                            "raise SystemExit(precheck_main())", str(folder), "--no-train"],
-                          capture_output=True, text=True, timeout=300,
+                          capture_output=True, text=True, timeout=900,
                           env={"COLUMNS": "160", "PATH": "/usr/bin:/bin",
                                "HOME": os.environ["HOME"]})  # the suite's private home
     assert proc.returncode == 1
