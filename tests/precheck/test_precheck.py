@@ -55,15 +55,16 @@ def test_reference_is_all_green_and_exits_0(tmp_path: Path) -> None:
     folder = _folder(tmp_path, ROOT / "reference" / "bert_pretrain")
     proc = _precheck_cli(folder, "--json", "--profile", "small")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    result = SubmissionResult.model_validate_json(proc.stdout)
-    ran = [c for c in result.checks if c.status != CheckStatus.SKIPPED]
-    assert ran and all(c.status == CheckStatus.PASSED for c in ran)
-    assert result.check("info.own_training").status == CheckStatus.PASSED
-    assert result.check("train.loop").status == CheckStatus.PASSED
-    ckpt = result.check("checkpoint.precheck")
-    assert ckpt is not None and ckpt.status == CheckStatus.PASSED
-    assert "precheck's estimate" in ckpt.message and ckpt.details["loss"] <= 10.0
-    assert {c.tier for c in ran} <= {"file", "property"}
+    doc = json.loads(proc.stdout)  # --json: undecidable items carry null points
+    checks = {c["id"]: c for c in doc["checks"]}
+    ran = [c for c in checks.values() if c["status"] != "skipped"]
+    assert ran and all(c["status"] == "passed" for c in ran), [c["id"] for c in ran]
+    assert checks["info.own_training"]["status"] == "passed"
+    assert checks["train.loop"]["status"] == "passed"
+    ckpt = checks["checkpoint.precheck"]
+    assert ckpt["status"] == "passed"
+    assert "precheck's estimate" in ckpt["message"] and ckpt["details"]["loss"] <= 10.0
+    assert {c["tier"] for c in ran} <= {"file", "property"}
 
 
 def test_template_reports_every_hole_as_todo(tmp_path: Path) -> None:
