@@ -104,7 +104,7 @@ def test_timeouts_and_oom_are_told_apart(graded: dict[str, SubmissionResult]) ->
     bomb = graded["hostile_memory_bomb"].check("model.imports")
     assert loop is not None and loop.status == CheckStatus.TIMEOUT
     assert bomb is not None and bomb.status == CheckStatus.OOM
-    assert "wall-clock" in loop.message and "MiB" in bomb.message
+    assert "CPU-time budget" in loop.message and "MiB" in bomb.message
 
 
 # Every message a check can give, read by a test: (case, check, status, a phrase of the message).
@@ -148,7 +148,7 @@ MESSAGES = [
     ("no_zero_grad", "train.loop", "failed", "optimizer.zero_grad()"),
     ("logits_not_transposed", "train.loop", "error", "raised RuntimeError"),
     ("hostile_exit", "bert.shapes", "error", "before returning a result"),
-    ("hostile_infinite_loop", "model.imports", "timeout", "wall-clock budget"),
+    ("hostile_infinite_loop", "model.imports", "timeout", "CPU-time budget"),
     ("hostile_memory_bomb", "model.imports", "oom", "MiB"),
     ("hostile_pickle_checkpoint", "checkpoint.loss", "failed", "other than tensors"),
     ("hostile_reads_secrets", "train.loop", "error", "No such file"),
