@@ -35,6 +35,9 @@ def test_timeout_lists_every_item_it_cost(stuck: SubmissionResult) -> None:
     assert check is not None
     assert stuck.score == 0
     assert f"it cost {stuck.max_score:g} points" in check.message
-    for item in stuck.items:
+    # Every item with points needs model.py; the 0-point loop item runs train.py with the
+    # grader's stand-in model, so an import that hangs costs it nothing.
+    costly = [i for i in stuck.items if i.max_points > 0]
+    for item in costly:
         assert f"{item.title} ({item.max_points:g})" in check.message
-    assert sorted(check.details["costs"]) == sorted(i.id for i in stuck.items)
+    assert sorted(check.details["costs"]) == sorted(i.id for i in costly)

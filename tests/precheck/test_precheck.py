@@ -98,7 +98,7 @@ def test_text_file_named_bert_model_pt_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stdout[-2000:]
     assert "Everything precheck can test passes" not in proc.stdout
     assert "bert_model.pt could not be used" in proc.stdout
-    assert "not a PyTorch checkpoint" in proc.stdout
+    assert "not a zip-format PyTorch checkpoint" in " ".join(proc.stdout.split())
 
 
 def test_small_checkpoint_when_the_course_is_official(tmp_path: Path) -> None:
@@ -144,7 +144,13 @@ def test_mutant_fails_the_right_check(mutant_results: dict[str, SubmissionResult
     check = result.check(check_id)
     assert check is not None and check.status == CheckStatus.FAILED, check
     assert needle in check.message, check.message
-    others = [c.id for c in result.checks if c.status == CheckStatus.FAILED and c.id != check_id]
+    # checkpoint.precheck evaluates the submitted bert_model.pt with the student's own model, so a
+    # model bug may rightly make it fail too: it is judged by the checkpoint tests.
+    others = [
+        c.id
+        for c in result.checks
+        if c.status == CheckStatus.FAILED and c.id not in (check_id, "checkpoint.precheck")
+    ]
     assert others == [], f"only {check_id} should fail, also failed: {others}"
 
 
