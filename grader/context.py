@@ -143,13 +143,18 @@ class GradingContext:
         memo = self.shared.memo if shared or share_key else self._memo
         if key in memo:
             return self._noted(memo[key], shared)
-        sess = self.session(session)
+        worker_kind, view = self.assignment.session_view(session)
+        sess = self.session(worker_kind)
         starts_before = sess.stats.get("worker_start_s", 0.0)
+        count_before = sess.stats.get("worker_starts", 0)
         t0 = time.perf_counter()
-        outcome = sess.run(name, dict(params or {}), dict(inputs or {}), seed=seed, limits=limits)
+        outcome = sess.run(
+            name, dict(params or {}), dict(inputs or {}), seed=seed, limits=limits, view=view
+        )
         elapsed = time.perf_counter() - t0
         start_cost = sess.stats.get("worker_start_s", 0.0) - starts_before
         self.timings.worker_start_s += start_cost
+        self.timings.worker_starts += sess.stats.get("worker_starts", 0) - count_before
         if shared:
             self.timings.reference_s += elapsed - start_cost
         else:

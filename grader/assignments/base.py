@@ -95,3 +95,13 @@ class Assignment(ABC):
     @abstractmethod
     def session_spec(self, ctx: GradingContext, session: str) -> SandboxSpec:
         """The sandbox mounts for the named session kind of this submission (``"student"``, ...)."""
+
+    def session_view(self, session: str) -> tuple[str, dict[str, str] | None]:
+        """Which worker runs probes of the session kind ``session``, and through which view.
+
+        A view maps ``"kit"`` and/or ``"submission"`` to extra mounts of that worker's spec: a
+        probe then sees those folders as its kit and submission, so several kinds of one
+        submission share one sandboxed worker (one torch import) instead of one worker each.
+        Default: every kind has its own worker and no view.
+        """
+        return session, None

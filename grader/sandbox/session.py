@@ -162,6 +162,7 @@ class Session:
         seed: int,
         limits: Limits,
         cgroup: bool,
+        view: dict[str, str] | None = None,
     ) -> None:
         req = {
             "probe": probe,
@@ -169,6 +170,7 @@ class Session:
             "seed": seed,
             "limits": limits.model_dump(),
             "cgroup": cgroup,
+            "view": view or {},
         }
         (pdir / "in" / "request.json").write_text(json.dumps(req))
         if inputs:
@@ -200,8 +202,16 @@ class Session:
         *,
         seed: int = 0,
         limits: Limits | None = None,
+        view: dict[str, str] | None = None,
     ) -> ProbeOutcome:
-        """Run one probe in a fresh child of the worker, under ``limits``."""
+        """Run one probe in a fresh child of the worker, under ``limits``.
+
+        ``view`` names extra mounts of the spec the probe sees as its ``kit``/``submission``.
+        """
+        unknown = set(view or {}) - {"kit", "submission"}
+        missing = {v for v in (view or {}).values() if v not in self.spec.extra_ro}
+        if unknown or missing:
+            raise SandboxError(f"bad probe view {view!r}: only kit/submission, over extra mounts")
         lim = limits or self.spec.limits
         worker = self._worker()
         dirs = self._dirs()
@@ -211,7 +221,9 @@ class Session:
         ooms_before = worker.oom_kills() if pcg is None else None
         t0 = time.monotonic()
         try:
-            self._write_request(pdir, probe, params or {}, inputs or {}, seed, lim, pcg is not None)
+            self._write_request(
+                pdir, probe, params or {}, inputs or {}, seed, lim, pcg is not None, view
+            )
             ch = worker.channel
             ns_pid: int | None = None
             try:

@@ -137,8 +137,10 @@ def run_child(cfg: dict[str, Any], pdir: Path, go_fd: int, watch: Snapshot | Non
         if cfg.get("deny_network"):
             deny_network()
         seed_everything(int(req["seed"]), int(cfg["threads"]))
-        kit, sub = Path(cfg["kit"]), Path(cfg["submission"])
         extra = {k: Path(v) for k, v in cfg.get("extra", {}).items()}
+        view = req.get("view") or {}  # this probe's kit/submission: extra mounts of the session
+        kit = extra[view["kit"]] if "kit" in view else Path(cfg["kit"])
+        sub = extra[view["submission"]] if "submission" in view else Path(cfg["submission"])
         populate_workdir(work, kit)
         os.chdir(work)
         roots = [str(sub), str(kit), *map(str, extra.values())]

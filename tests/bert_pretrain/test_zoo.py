@@ -133,7 +133,9 @@ MESSAGES = [
     ("nondeterministic_nsp", "bert.deterministic", "failed", "not deterministic"),
     ("loss_clsf_only", "train.loop", "failed", "the MLM head never changed"),
     ("half_batches", "train.loop", "failed", "differ from the course loop's"),
-    ("hostile_loop_copies_checkpoint", "train.loop", "failed", "the NSP head never changed"),
+    # the copy now lands (the loop sees the submission), but the parent judges only the
+    # stand-in's recomputed trajectory: a copied checkpoint is not that.
+    ("hostile_loop_copies_checkpoint", "train.loop", "failed", "not model.state_dict() of the"),
     ("causal_mask", "bert.bidirectional", "failed", "never with a causal"),
     ("no_pad_mask", "bert.pad_mask", "failed", "Appending 3 [PAD] tokens changed"),
     ("gather_wrong_dim", "bert.masked_gather", "failed", "gathering along dim 1"),

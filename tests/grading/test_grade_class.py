@@ -86,6 +86,15 @@ def test_every_submission_gets_a_row(klass: tuple[Path, Path]) -> None:
     assert not (out.parent / "evil.py").exists() and not (out / "evil.py").exists()
 
 
+def test_one_sandboxed_worker_per_submission(klass: tuple[Path, Path]) -> None:
+    """Model probes, the loop (through its view) and training share one torch import."""
+    _, out = klass
+    results = _grades(out)
+    starts = {name: r.timings.worker_starts for name, r in results.items()}
+    assert {starts[n] for n in ("alice", "dave", "erinsmith")} == {1}, starts
+    assert starts["ghost"] == starts["mallory"] == 0, starts
+
+
 def test_reports_are_written(klass: tuple[Path, Path]) -> None:
     _, out = klass
     for name in ("grades.csv", "grades_canvas.csv", "summary.md", "summary.png"):

@@ -1,12 +1,18 @@
 """The CS310 A6 plug-in: kits, the run's shared state and the sandbox sessions.
 
-Sessions (all hold student code; none holds reference code or hidden data):
+Session kinds (all hold student code; none holds reference code or hidden data). ``student``
+and ``loop`` share ONE sandboxed worker per submission (one torch import) through per-probe
+views:
 
 - ``student``: the submission + the probe kit (property and reference-tier probes);
-- ``student_checkpoint``: the submission + the checkpoint kit (its eval inputs, not targets);
-- ``loop``: a folder with only the submission's ``train.py`` + a kit holding the probe kit's
-  first ``loop_batches`` train batches + the grader's stand-in model at ``/standin``
-  (``checks/loop.py``).
+- ``student_checkpoint`` (its own worker, rare: a checkpoint of another profile run by the
+  student's own model, or precheck's estimate): the submission + the checkpoint kit (its eval
+  inputs, not targets);
+- ``loop``: a folder with only the submission's ``train.py`` (``/loop_submission``) + a kit
+  holding the probe kit's first ``loop_batches`` train batches (``/loop_kit``) + the grader's
+  stand-in model at ``/standin`` (``checks/loop.py``). The loop's probe can still read the
+  submission's other files by absolute path; that earns nothing, because the parent judges the
+  loop only by the stand-in's trajectory, which it recomputes itself.
 """
 
 from __future__ import annotations
@@ -87,23 +93,30 @@ class BertPretrain(Assignment):
         return prepared
 
     def session_spec(self, ctx: GradingContext, session: str) -> SandboxSpec:
-        """Mounts per session kind (see the module docstring)."""
+        """Mounts per worker kind: ``student`` (with the loop's view) or ``student_checkpoint``."""
         prepared: Prepared = ctx.prepared
-        if session not in ("student", "student_checkpoint", "loop"):
+        if session == "student_checkpoint":
+            kit_dir, extra = prepared.checkpoint_kit.dir, {}
+        elif session == "student":
+            kit_dir, extra = prepared.probe_kit.dir, {"/standin": STANDIN_DIR}
+            if prepared.loop_kit_dir is not None:
+                extra["/loop_kit"] = prepared.loop_kit_dir
+                extra["/loop_submission"] = _train_only(ctx)
+        else:
             raise RuntimeError(f"unknown session kind {session!r}")
-        kit = prepared.checkpoint_kit if session == "student_checkpoint" else prepared.probe_kit
-        sub, kit_dir, extra = ctx.submission_dir, kit.dir, {}
-        if session == "loop":
-            assert prepared.loop_kit_dir is not None
-            sub, kit_dir = _train_only(ctx), prepared.loop_kit_dir
-            extra["/standin"] = STANDIN_DIR
         return SandboxSpec(
-            submission_dir=sub,
+            submission_dir=ctx.submission_dir,
             kit_dir=kit_dir,
             probe_module=self.probe_module,
             extra_ro=extra,
             limits=PROBE_LIMITS,
         )
+
+    def session_view(self, session: str) -> tuple[str, dict[str, str] | None]:
+        """The loop runs in the student's worker, seeing its own kit and only train.py."""
+        if session == "loop":
+            return "student", {"kit": "/loop_kit", "submission": "/loop_submission"}
+        return session, None
 
 
 def _train_only(ctx: GradingContext) -> Path:

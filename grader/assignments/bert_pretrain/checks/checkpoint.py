@@ -21,6 +21,7 @@ from grader.checks import CheckStopped, Verdict
 
 if TYPE_CHECKING:
     from grader.assignments.bert_pretrain.kit import Kit
+    from grader.assignments.bert_pretrain.prepared import Prepared
     from grader.context import GradingContext
 
 PRECHECK_EVAL_BATCHES = 10  # precheck's loss is advice: a quarter of the eval batches
@@ -117,6 +118,11 @@ def _verdict(ctx: GradingContext, losses: dict[str, float], n: int, extra: dict[
     )
 
 
+def _session_for(prep: Prepared, kit: Kit) -> str:
+    """The student's own worker when ``kit`` is its probe kit, else a worker of its own."""
+    return "student" if kit.hash == prep.probe_kit.hash else "student_checkpoint"
+
+
 @check("checkpoint.loss", "bert_model.pt reaches loss ≤ 10.0 after one epoch", tier="reference")
 def checkpoint_loss(ctx: GradingContext) -> Verdict:
     """The course's loss of the submitted checkpoint, computed in the parent on hidden targets."""
@@ -141,7 +147,7 @@ def checkpoint_loss(ctx: GradingContext) -> Verdict:
             "bert_model.pt does not have the framework's parameter names/shapes, so your own "
             "model.py ran it (in the sandbox) and the grader scored its outputs."
         )
-        losses, _ = _student_losses(ctx, kit, "student_checkpoint")
+        losses, _ = _student_losses(ctx, kit, _session_for(prep, kit))
         extra["path"] = "own model"
     return _verdict(ctx, losses, kit.n_eval_batches, extra)
 
@@ -172,6 +178,5 @@ def checkpoint_precheck(ctx: GradingContext) -> Verdict:
             missing=missing,
         )
     kit = prep.use_checkpoint_profile(profile)
-    session = "student" if kit.hash == prep.probe_kit.hash else "student_checkpoint"
-    losses, n = _student_losses(ctx, kit, session, PRECHECK_EVAL_BATCHES)
+    losses, n = _student_losses(ctx, kit, _session_for(prep, kit), PRECHECK_EVAL_BATCHES)
     return _verdict(ctx, losses, n, {"profile": profile}, advice_only=True)
