@@ -143,6 +143,14 @@ class GradingContext:
         memo = self.shared.memo if shared or share_key else self._memo
         if key in memo:
             return self._noted(memo[key], shared)
+        if self.host_overloaded:  # this pass is void and regraded: spend no more of the host
+            from grader.sandbox import ProbeOutcome, ProbeStatus
+
+            return ProbeOutcome(
+                probe=name,
+                status=ProbeStatus.HOST_OVERLOAD,
+                message="not run: an earlier probe of this submission was starved of CPU",
+            )
         worker_kind, view = self.assignment.session_view(session)
         sess = self.session(worker_kind)
         starts_before = sess.stats.get("worker_start_s", 0.0)

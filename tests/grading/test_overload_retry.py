@@ -1,4 +1,4 @@
-"""A submission whose probes were starved of CPU (here: the real probe cgroups cut to 1 % of a
+"""A submission whose probes were starved of CPU (here: the real probe cgroups cut to 0.1 % of a
 core, as a hopelessly overloaded host would) is graded again after the class; when the host is
 fine by then it gets its real grade, and when it is not the row says "the grading machine was
 overloaded; regrade" and is not served from the cache on the next run."""
@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _starve(monkeypatch: pytest.MonkeyPatch, probes: int | None) -> list[int]:
-    """Cut the CPU of the next ``probes`` probe groups (None: all) to 1 % of a core."""
+    """Cut the CPU of the next ``probes`` probe groups (None: all) to 0.1 % of a core.
+
+    (1 ms per second: even the lightest probe needs more, so a starved probe cannot finish.)
+    """
     real = SessionCgroups.new_probe
     starved: list[int] = []
 
@@ -31,8 +34,9 @@ def _starve(monkeypatch: pytest.MonkeyPatch, probes: int | None) -> list[int]:
         cg = real(self, memory_mb, pids)
         if probes is None or len(starved) < probes:
             if cg.v2:
-                (cg.dirs["memory"] / "cpu.max").write_text("1000 100000")
+                (cg.dirs["memory"] / "cpu.max").write_text("1000 1000000")
             else:
+                (cg.dirs["cpu"] / "cpu.cfs_period_us").write_text("1000000")
                 (cg.dirs["cpu"] / "cpu.cfs_quota_us").write_text("1000")
             starved.append(1)
         return cg
