@@ -1,16 +1,18 @@
 """End to end with the real sandbox (backend "auto"): exact scores and failing checks of the zoo.
 
-The quick tests grade the reference and the template both ways; the whole zoo is ``slow``.
+Every case is graded once each way (``grade``: with the reference; ``precheck``: without any),
+two at a time as ``grade --jobs 2`` would, and the tests read those results. All ``slow``.
 """
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from grader.assignments import get_assignment
+from grader.results import SubmissionResult
 from grader.sandbox import Sandbox, get_sandbox
 from grader.selftest import load_zoo
 from tests.mlm_step.helpers import ROOT, grade_folder, not_passed
@@ -48,21 +50,35 @@ def prepared_precheck(tmp_path_factory: pytest.TempPathFactory) -> object:
     return prepared
 
 
-def _staged(name: str, tmp_path: Path) -> Path:
-    folder = tmp_path / name
-    shutil.copytree(ROOT / EXPECTED[name].path, folder)
-    return folder
+Graded = dict[tuple[str, bool], SubmissionResult]
 
 
-def _assert_grade(name: str, sandbox: Sandbox, prepared: object, tmp_path: Path) -> None:
-    result = grade_folder(_staged(name, tmp_path), sandbox, prepared, with_reference=True)
+@pytest.fixture(scope="module")
+def graded(sandbox: Sandbox, prepared_grade: object, prepared_precheck: object,
+           tmp_path_factory: pytest.TempPathFactory) -> Graded:
+    """Every case graded with the reference (True) and as precheck does (False)."""
+    root = tmp_path_factory.mktemp("mlm-zoo")
+
+    def one(job: tuple[str, bool]) -> tuple[tuple[str, bool], SubmissionResult]:
+        name, with_reference = job
+        folder = root / f"{name}-{'grade' if with_reference else 'precheck'}"
+        shutil.copytree(ROOT / EXPECTED[name].path, folder)
+        prepared = prepared_grade if with_reference else prepared_precheck
+        return job, grade_folder(folder, sandbox, prepared, with_reference=with_reference)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(one, [(n, ref) for n in sorted(EXPECTED) for ref in (True, False)]))
+
+
+def _assert_grade(name: str, graded: Graded) -> None:
+    result = graded[(name, True)]
     want = EXPECTED[name]
     assert (result.score, not_passed(result)) == (want.score, sorted(want.failing)), [
         (c.id, c.status, c.message[:300]) for c in result.checks if c.status != "passed"]
 
 
-def _assert_precheck(name: str, sandbox: Sandbox, prepared: object, tmp_path: Path) -> None:
-    result = grade_folder(_staged(name, tmp_path), sandbox, prepared, with_reference=False)
+def _assert_precheck(name: str, graded: Graded) -> None:
+    result = graded[(name, False)]
     want = EXPECTED[name]
     assert {c.tier for c in result.checks} <= {"file", "property"}
     assert (result.score, not_passed(result)) == (
@@ -71,16 +87,13 @@ def _assert_precheck(name: str, sandbox: Sandbox, prepared: object, tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_reference_full_marks(sandbox: Sandbox, prepared_grade: object, tmp_path: Path) -> None:
-    _assert_grade("reference", sandbox, prepared_grade, tmp_path)
+def test_reference_full_marks(graded: Graded) -> None:
+    _assert_grade("reference", graded)
 
 
 @pytest.mark.slow
-def test_template_zero_with_todos(
-    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
-) -> None:
-    result = grade_folder(_staged("template", tmp_path), sandbox, prepared_grade,
-                          with_reference=True)
+def test_template_zero_with_todos(graded: Graded) -> None:
+    result = graded[("template", True)]
     assert result.score == 0.0
     todo = {c.id for c in result.checks if c.status == "todo"}
     assert {"structure.output", "forward.loss", "selfcheck.fd"} <= todo
@@ -88,16 +101,14 @@ def test_template_zero_with_todos(
 
 
 @pytest.mark.slow
-def test_precheck_without_reference(
-    sandbox: Sandbox, prepared_precheck: object, tmp_path: Path
-) -> None:
-    _assert_precheck("reference", sandbox, prepared_precheck, tmp_path)
+def test_precheck_without_reference(graded: Graded) -> None:
+    _assert_precheck("reference", graded)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MUTANTS)
-def test_mutant_grade(name: str, sandbox: Sandbox, prepared_grade: object, tmp_path: Path) -> None:
-    _assert_grade(name, sandbox, prepared_grade, tmp_path)
+def test_mutant_grade(name: str, graded: Graded) -> None:
+    _assert_grade(name, graded)
 
 
 def test_every_case_states_its_precheck_outcome() -> None:
@@ -107,22 +118,16 @@ def test_every_case_states_its_precheck_outcome() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [*MUTANTS, "template"])
-def test_mutant_precheck(
-    name: str, sandbox: Sandbox, prepared_precheck: object, tmp_path: Path
-) -> None:
-    _assert_precheck(name, sandbox, prepared_precheck, tmp_path)
+def test_mutant_precheck(name: str, graded: Graded) -> None:
+    _assert_precheck(name, graded)
 
 
 @pytest.mark.slow
-def test_messages_point_at_the_bug(
-    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
-) -> None:
-    result = grade_folder(_staged("grad_to_original_ids", tmp_path), sandbox, prepared_grade,
-                          with_reference=True)
+def test_messages_point_at_the_bug(graded: Graded) -> None:
+    result = graded[("grad_to_original_ids", True)]
     emb = result.check("update.w_emb")
     assert emb is not None and "corrupted" in emb.message and "w_head" in emb.message
-    result = grade_folder(_staged("uses_backward", tmp_path / "b"), sandbox, prepared_grade,
-                          with_reference=True)
+    result = graded[("uses_backward", True)]
     rules = result.check("rules.static")
     assert rules is not None and "mlm_step.py:" in rules.message and "loss.backward()" in (
         rules.message)
@@ -130,17 +135,14 @@ def test_messages_point_at_the_bug(
     assert runtime is not None and "Tensor.backward()" in runtime.message
 
 
-def _grade(name: str, sandbox: Sandbox, prepared: object, tmp_path: Path) -> dict[str, object]:
-    result = grade_folder(_staged(name, tmp_path), sandbox, prepared, with_reference=True)
-    return {c.id: c for c in result.checks}
+def _grade(name: str, graded: Graded) -> dict[str, object]:
+    return {c.id: c for c in graded[(name, True)].checks}
 
 
 @pytest.mark.slow
-def test_eps_slip_is_sent_to_the_layer_norm(
-    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
-) -> None:
+def test_eps_slip_is_sent_to_the_layer_norm(graded: Graded) -> None:
     for name in ("eps_1e12", "ref_eps_1e12"):
-        checks = _grade(name, sandbox, prepared_grade, tmp_path / name)
+        checks = _grade(name, graded)
         loss = checks["forward.loss"].message
         assert "small activations" in loss and "eps" in loss, loss
         for item in ("update.attention", "update.w_head"):
@@ -151,18 +153,14 @@ def test_eps_slip_is_sent_to_the_layer_norm(
 
 
 @pytest.mark.slow
-def test_missing_random_branch_is_named(
-    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
-) -> None:
-    checks = _grade("ref_no_random_token", sandbox, prepared_grade, tmp_path)
+def test_missing_random_branch_is_named(graded: Graded) -> None:
+    checks = _grade("ref_no_random_token", graded)
     assert "random-token branch" in checks["forward.loss"].message
 
 
 @pytest.mark.slow
-def test_syntax_error_is_reported_as_one(
-    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
-) -> None:
-    checks = _grade("syntax_error", sandbox, prepared_grade, tmp_path)
+def test_syntax_error_is_reported_as_one(graded: Graded) -> None:
+    checks = _grade("syntax_error", graded)
     static = checks["rules.static"].message
     line = next(i for i, ln in enumerate(
         (ROOT / EXPECTED["syntax_error"].path / "mlm_step.py").read_text().splitlines(), 1)
@@ -173,10 +171,8 @@ def test_syntax_error_is_reported_as_one(
 
 
 @pytest.mark.slow
-def test_overflow_in_one_part_costs_only_that_part(
-    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
-) -> None:
-    checks = _grade("emb_grad_mean_nan", sandbox, prepared_grade, tmp_path)
+def test_overflow_in_one_part_costs_only_that_part(graded: Graded) -> None:
+    checks = _grade("emb_grad_mean_nan", graded)
     for kept in ("structure.pure", "structure.determinism", "update.w_head", "update.attention",
                  "update.ffn", "update.pos_embed", "forward.loss", "rules.runtime"):
         assert checks[kept].status == "passed", (kept, checks[kept].message)
@@ -186,10 +182,8 @@ def test_overflow_in_one_part_costs_only_that_part(
 
 
 @pytest.mark.slow
-def test_cases_left_must_still_cover_the_matrix(
-    sandbox: Sandbox, prepared_grade: object, tmp_path: Path
-) -> None:
-    checks = _grade("raises_multi_head", sandbox, prepared_grade, tmp_path)
+def test_cases_left_must_still_cover_the_matrix(graded: Graded) -> None:
+    checks = _grade("raises_multi_head", graded)
     msg = checks["update.attention"].message
     assert msg.startswith("Not judged") and "head count > 1" in msg, msg
     assert checks["structure.pure"].status == "passed"
