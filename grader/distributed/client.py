@@ -5,6 +5,8 @@ sliding window (bounded memory on the scheduler), each task with its files as co
 blobs (a file shared by many students travels once) and the reference's blobs. Results are taken
 ``as_completed``, written atomically with the same ``write_one`` and cache key as local grading,
 so a killed client resumes where it stopped; tasks of a worker that dies are rerun by the scheduler.
+Rows whose probes were starved of CPU by their host are submitted once more after the class, as
+local threads regrade them, and are never cached as final.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import dask
 from distributed import Future, as_completed
 
-from grader.batch import RunPlan, cache_key, cached_result, grade_one
+from grader.batch import RunPlan, cache_key, cached_result, grade_one, host_overloaded
 from grader.context import SharedSessions
 from grader.distributed.blobs import blob_key, read_verified
 from grader.distributed.cluster import Connection
@@ -163,20 +165,47 @@ class ClusterEngine:
         on_start: StartCallback | None,
         on_done: DoneCallback | None,
     ) -> None:
-        """Submit ``todo`` in a sliding window and write each result as it completes."""
-        from grader.exporters import write_one
+        """Grade ``todo``, then once more the rows whose host was overloaded.
 
+        As with local threads, the second pass runs after the whole class (when the run's own
+        load is gone), without progress callbacks; a row still overloaded keeps its
+        ``grader_error`` status, which the cache never serves.
+        """
         client = self.conn.client
-        by_student = {s.student: s for s in todo}
+        shown = {s.student: s for s in todo}
 
         def started(event: tuple[float, dict[str, str]]) -> None:
             msg = event[1]
-            if on_start is not None and msg.get("student") in by_student:
-                on_start(self._slot(str(msg.get("worker"))), by_student[msg["student"]])
+            if on_start is not None and msg.get("student") in shown:
+                on_start(self._slot(str(msg.get("worker"))), shown[msg["student"]])
 
         client.subscribe_topic(START_TOPIC, started)
-        run, reference = run_spec(plan, self.sandbox)
-        ref = self._run_blobs(run, plan, reference)
+        try:
+            run, reference = run_spec(plan, self.sandbox)
+            ref = self._run_blobs(run, plan, reference)
+            self._pass(todo, run, ref, plan, results, on_done)
+            retry = [s for s in todo if host_overloaded(results[s.student])]
+            if retry:
+                shown.clear()
+                self._pass(retry, run, ref, plan, results, None)
+        finally:
+            for fut, _ in self._blobs.values():
+                fut.release()
+            self._blobs.clear()
+            client.unsubscribe_topic(START_TOPIC)
+
+    def _pass(
+        self,
+        todo: list[SubmissionInput],
+        run: RunSpec,
+        ref: dict[str, Future],
+        plan: RunPlan,
+        results: dict[str, SubmissionResult],
+        on_done: DoneCallback | None,
+    ) -> None:
+        """Submit ``todo`` in a sliding window and write each result as it completes."""
+        from grader.exporters import write_one
+
         queue = list(reversed(todo))
         flying: dict[Future, tuple[SubmissionInput, list[str]]] = {}
 
@@ -202,10 +231,6 @@ class ClusterEngine:
         finally:
             for fut in list(flying):
                 fut.cancel()
-            for fut, _ in self._blobs.values():
-                fut.release()
-            self._blobs.clear()
-            client.unsubscribe_topic(START_TOPIC)
 
     def _collect(self, fut: Future, sub: SubmissionInput, plan: RunPlan) -> SubmissionResult:
         """The task's result, or a row that says what went wrong on the cluster (never cached)."""

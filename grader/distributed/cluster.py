@@ -2,9 +2,9 @@
 
 A local cluster has N worker processes with one thread each; it listens on 127.0.0.1 only (the
 scheduler's HTTP endpoints on a free loopback port). Before a class starts, every worker is asked
-whether it can grade (same versions, a sandbox that isolates) and the run's resources are checked
-against the workers', so a cluster that cannot take the tasks says so up front instead of leaving
-them queued for ever.
+whether it can grade (same versions and grader code, a sandbox that isolates) and the run's
+resources are checked against the workers', so a cluster that cannot take the tasks says so up
+front instead of leaving them queued for ever.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import grader
 from grader.distributed.plugin import PLUGIN_NAME, GraderWorkerPlugin
 from grader.distributed.resources import missing_resources
 from grader.distributed.task import preflight
+from grader.fingerprint import grader_code_hash
 
 LOCAL_RE = re.compile(r"^local:(\d{1,4})$")
 
@@ -105,7 +106,9 @@ def check_cluster(conn: Connection, sandbox: str, resources: dict[str, float]) -
     missing = missing_resources(conn.workers(), resources)
     if missing:
         raise ClusterProblem(missing)
-    answers = conn.client.run(preflight, sandbox, grader.__version__, torch.__version__)
+    answers = conn.client.run(
+        preflight, sandbox, grader.__version__, torch.__version__, grader_code_hash()
+    )
     problems = [problem for problem in answers.values() if problem]
     if problems:
         raise ClusterProblem("; ".join(sorted(problems)))

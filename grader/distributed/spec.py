@@ -2,7 +2,7 @@
 
 The client builds a ``RunSpec`` once per run and a ``TaskSpec`` per submission; the worker rebuilds
 the run from it (rubric, kits, reference) and refuses to grade when anything that decides a grade
-differs from the client's (grader and torch versions, rubric hash, kit hash).
+differs from the client's (grader version and code hash, torch version, rubric hash, kit hash).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 import grader
 from grader.distributed.blobs import sha256_bytes, tree_files, tree_hash
+from grader.fingerprint import grader_code_hash
 from grader.intake import SubmissionInput
 from grader.rubric import dump_rubric
 
@@ -32,6 +33,7 @@ class RunSpec(BaseModel):
     sandbox: str
     kit_hash: str
     grader_version: str
+    grader_code_hash: str  # the client's cache key includes it: other code must not fill that key
     torch_version: str
     reference: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256
     reference_hash: str = ""
@@ -76,6 +78,7 @@ def run_spec(plan: RunPlan, sandbox: str) -> tuple[RunSpec, Path | None]:
         sandbox=sandbox,
         kit_hash=plan.kit_hash,
         grader_version=grader.__version__,
+        grader_code_hash=grader_code_hash(),
         torch_version=torch.__version__,
         reference=files,
         reference_hash=tree_hash(files) if files else "",

@@ -28,6 +28,7 @@ from grader.compat import tomllib
 from grader.context import SharedSessions
 from grader.distributed.blobs import private_root, stage
 from grader.distributed.spec import RunSpec, TaskSpec
+from grader.fingerprint import grader_code_hash
 from grader.rubric import Rubric
 from grader.sandbox import Sandbox, SandboxUnavailable, get_sandbox
 
@@ -50,13 +51,24 @@ def here() -> str:
         return socket.gethostname()
 
 
-def version_problem(grader_version: str, torch_version: str) -> str:
-    """Why this worker's versions would not reproduce the client's grades ("" when they match)."""
+def version_problem(grader_version: str, torch_version: str, code_hash: str) -> str:
+    """Why this worker's grader would not reproduce the client's grades ("" when it would).
+
+    The code hash covers what the version number does not (an edited check on one machine, a
+    development checkout): the client caches the worker's rows under its own code hash.
+    """
     if grader_version != grader.__version__ or torch_version != torch.__version__:
         return (
             f"worker {here()} has nlpgrade {grader.__version__} / torch {torch.__version__}, the "
             f"client nlpgrade {grader_version} / torch {torch_version}: install the same versions "
             "on every worker (grades must be identical wherever they run)"
+        )
+    if code_hash != grader_code_hash():
+        return (
+            f"worker {here()} runs other nlpgrade code than the client (code hash "
+            f"{grader_code_hash()[:12]} there, {code_hash[:12]} on the client) although both say "
+            f"version {grader_version}: install the same nlpgrade build on every worker (an "
+            "edited or differently checked-out copy grades differently)"
         )
     return ""
 
@@ -84,9 +96,9 @@ def open_sandbox(name: str) -> Sandbox:
     return sandbox
 
 
-def preflight(sandbox: str, grader_version: str, torch_version: str) -> str:
+def preflight(sandbox: str, grader_version: str, torch_version: str, code_hash: str) -> str:
     """Run on every worker before a class starts: "" when it can grade, else why not."""
-    problem = version_problem(grader_version, torch_version)
+    problem = version_problem(grader_version, torch_version, code_hash)
     if problem:
         return problem
     try:
@@ -146,7 +158,7 @@ class WorkerState:
 
     def prepared(self, run: RunSpec, ref_blobs: Mapping[str, bytes]) -> _PreparedRun:
         """The run described by ``run``, prepared here once (kits built, calibrated, verified)."""
-        problem = version_problem(run.grader_version, run.torch_version)
+        problem = version_problem(run.grader_version, run.torch_version, run.grader_code_hash)
         if problem:
             raise WorkerRefused(problem)
         key = run.plan_key()

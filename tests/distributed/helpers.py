@@ -45,3 +45,36 @@ def read_results(out: Path) -> dict[str, SubmissionResult]:
         r = SubmissionResult.model_validate_json(path.read_text())
         found[r.student] = r
     return found
+
+
+_STARVED: list[int] = []
+
+
+def starve_probes(every_session: bool) -> None:
+    """In this process (a Dask worker, through ``client.run``), cut the CPU of a probe cgroup to
+    1 % of a core, as a hopelessly overloaded host would: the first probe of every sandbox
+    session (each grading is overloaded), or only the next probe this process starts."""
+    from grader.sandbox.cgroups import ProbeCgroup, SessionCgroups
+
+    real = getattr(SessionCgroups, "_unstarved", SessionCgroups.new_probe)
+    SessionCgroups._unstarved = real  # type: ignore[attr-defined]
+    _STARVED.clear()
+    seen: set[int] = set()
+
+    def new_probe(self: SessionCgroups, memory_mb: int, pids: int) -> ProbeCgroup:
+        cg = real(self, memory_mb, pids)
+        if (id(self) not in seen) if every_session else not _STARVED:
+            seen.add(id(self))
+            if cg.v2:
+                (cg.dirs["memory"] / "cpu.max").write_text("1000 100000")
+            else:
+                (cg.dirs["cpu"] / "cpu.cfs_quota_us").write_text("1000")
+            _STARVED.append(1)
+        return cg
+
+    SessionCgroups.new_probe = new_probe  # type: ignore[method-assign]
+
+
+def starved_probes() -> int:
+    """How many probe cgroups ``starve_probes`` has starved in this process."""
+    return len(_STARVED)

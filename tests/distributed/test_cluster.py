@@ -1,7 +1,7 @@
 """Grading on real Dask clusters (127.0.0.1 only, no dashboard): a local cluster grades exactly
 like local threads, a killed worker or a killed client loses nothing, GPU tasks go only to workers
 with the resource (and a cluster without one says so up front), a worker that cannot isolate
-refuses unless ``--sandbox process`` was asked for."""
+refuses unless ``--sandbox process`` was asked for, a worker running other grader code refuses."""
 
 from __future__ import annotations
 
@@ -191,7 +191,9 @@ def no_bwrap(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
-def _cpu_worker(scheduler: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def _cpu_worker(
+    scheduler: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen:
     """A `dask worker` process on 127.0.0.1 (no nanny, no dashboard), waited for."""
     import socket
 
@@ -200,7 +202,8 @@ def _cpu_worker(scheduler: str, env: dict[str, str] | None = None) -> subprocess
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "distributed.cli.dask_worker", scheduler, "--nthreads", "1",
            "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--worker-port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     proc.port = port  # type: ignore[attr-defined]
     client = distributed.Client(scheduler, timeout=30)
     try:
@@ -236,3 +239,34 @@ def test_a_worker_that_cannot_isolate_refuses(
     rows = read_results(out)
     assert len(rows) == N
     assert {r.environment.sandbox for r in rows.values() if r.environment} == {"process"}
+
+
+def test_a_worker_running_other_grader_code_refuses(
+    klass: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same version number, one edited file: its rows would be cached under the client's code
+    hash, so the worker refuses before anything is graded."""
+    import shutil
+
+    import grader
+
+    subs, _ = klass
+    other = tmp_path / "other"
+    shutil.copytree(Path(grader.__file__).parent, other / "grader",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "grader" / "engine.py", "a") as f:
+        f.write("\n# a local edit on the worker machine\n")
+    env = {**os.environ, "PYTHONPATH": str(other)}
+    with _cluster(n_workers=0) as cluster:
+        worker = _cpu_worker(cluster.scheduler_address, env, cwd=other)
+        try:
+            out = tmp_path / "refused"
+            with pytest.raises(SystemExit) as stop:
+                _grade(subs, out, "--scheduler", cluster.scheduler_address)
+            assert stop.value.code == 2
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    said = _said(capsys)
+    assert "other nlpgrade code than the client" in said, said
+    assert not (out / "results").exists()

@@ -1,5 +1,6 @@
 """The worker side without a cluster: ``grade_task`` grades like local threads from bytes alone,
-stages the reference privately, and refuses clearly when its kit, rubric or versions differ."""
+stages the reference privately, and refuses clearly when its kit, rubric, versions or grader code
+differ."""
 
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def test_the_reference_comes_from_the_bytes_sent_into_a_private_folder(
     [
         ({"kit_hash": "0123456789abcdef"}, "built kit"),
         ({"grader_version": "0.0.0"}, "same versions"),
+        ({"grader_code_hash": "0" * 64}, "other nlpgrade code than the client"),
         ({"rubric_hash": "f" * 64}, "rubric differently"),
     ],
 )
