@@ -52,22 +52,26 @@ _STARVED: list[int] = []
 
 def starve_probes(every_session: bool) -> None:
     """In this process (a Dask worker, through ``client.run``), cut the CPU of a probe cgroup to
-    1 % of a core, as a hopelessly overloaded host would: the first probe of every sandbox
-    session (each grading is overloaded), or only the next probe this process starts."""
+    0.5 % of a core, as a hopelessly overloaded host would: the first probe of every sandbox
+    session (each grading is overloaded), or only the next probe this process starts.
+
+    0.5 % (1 ms every 0.2 s) starves even the cheapest probe (~40 ms of CPU) past its 4 s wall
+    net, in waits short enough for the run-delay counters to show it wanted the CPU.
+    """
     from grader.sandbox.cgroups import ProbeCgroup, SessionCgroups
 
     real = getattr(SessionCgroups, "_unstarved", SessionCgroups.new_probe)
     SessionCgroups._unstarved = real  # type: ignore[attr-defined]
     _STARVED.clear()
-    seen: set[int] = set()
 
     def new_probe(self: SessionCgroups, memory_mb: int, pids: int) -> ProbeCgroup:
         cg = real(self, memory_mb, pids)
-        if (id(self) not in seen) if every_session else not _STARVED:
-            seen.add(id(self))
+        if not getattr(self, "_starved", False) if every_session else not _STARVED:
+            self._starved = True  # type: ignore[attr-defined]  # (an id() could be reused)
             if cg.v2:
-                (cg.dirs["memory"] / "cpu.max").write_text("1000 100000")
+                (cg.dirs["memory"] / "cpu.max").write_text("1000 200000")
             else:
+                (cg.dirs["cpu"] / "cpu.cfs_period_us").write_text("200000")
                 (cg.dirs["cpu"] / "cpu.cfs_quota_us").write_text("1000")
             _STARVED.append(1)
         return cg

@@ -1,5 +1,5 @@
 """On a real local cluster, a submission whose probes were starved of CPU on its worker (a
-real probe cgroup of the worker cut to 1 % of a core) is submitted once more after the class, as
+real probe cgroup of the worker cut to 0.5 % of a core) is submitted once more after the class, as
 local threads regrade it: when the worker is fine by then the row gets its real grade and is
 cached; when it is not, the row says "the grading machine was overloaded; regrade" and the next
 run grades it again."""
@@ -34,6 +34,10 @@ def _plan(out: Path) -> RunPlan:
     return plan
 
 
+def _failed(row: SubmissionResult) -> list[tuple[str, str, str]]:
+    return [(c.id, c.status, c.message) for c in row.checks if c.status != "passed"]
+
+
 def test_a_starved_row_is_resubmitted_and_never_cached(tmp_path: Path) -> None:
     from grader.distributed.client import ClusterEngine
     from grader.distributed.cluster import check_cluster, connect
@@ -61,8 +65,9 @@ def test_a_starved_row_is_resubmitted_and_never_cached(tmp_path: Path) -> None:
         # The worker stays overloaded: both passes starve, the row says so and is not cached.
         conn.client.run(starve_probes, True)
         plan, subs, (first, row), engine = grade(tmp_path / "always")
-        assert first.message == HOST_OVERLOAD_MESSAGE  # the first pass, shown as it came
-        assert (row.status, row.message) == (SubmissionStatus.GRADER_ERROR, HOST_OVERLOAD_MESSAGE)
+        assert first.message == HOST_OVERLOAD_MESSAGE, _failed(first)  # the first pass, as it came
+        assert (row.status, row.message) == (SubmissionStatus.GRADER_ERROR,
+                                             HOST_OVERLOAD_MESSAGE), _failed(row)
         assert any(c.details.get("host_overload") for c in row.checks)
         assert engine.throughput.workers[worker].graded == 2  # submitted again after the class
         assert conn.client.run(starved_probes)[worker] >= 2  # both passes ran probes there
@@ -74,9 +79,8 @@ def test_a_starved_row_is_resubmitted_and_never_cached(tmp_path: Path) -> None:
         # Overloaded during the first pass only: the second pass gives the real grade.
         conn.client.run(starve_probes, False)
         plan, subs, (first, row), engine = grade(tmp_path / "once")
-        assert first.message == HOST_OVERLOAD_MESSAGE
-        assert row.status == SubmissionStatus.GRADED and row.score == row.max_score, [
-            (c.id, c.status, c.message) for c in row.checks if c.status != "passed"]
+        assert first.message == HOST_OVERLOAD_MESSAGE, _failed(first)
+        assert row.status == SubmissionStatus.GRADED and row.score == row.max_score, _failed(row)
         assert engine.throughput.workers[worker].graded == 2
         assert cached_result(subs[0], plan) is not None  # a real grade is cached as usual
     finally:
