@@ -22,6 +22,7 @@ from pydantic import ValidationError
 import grader
 from grader import runtemp
 from grader.assignments.base import Assignment
+from grader.checks import CORE_TIERS
 from grader.context import SharedSessions
 from grader.engine import HOST_OVERLOAD_MESSAGE, empty_result, grade_submission
 from grader.exporters.common import safe_filename
@@ -43,6 +44,7 @@ class RunPlan:
     jobs: int = 1
     use_cache: bool = True
     with_reference: bool = True
+    tiers: tuple[str, ...] = ()  # the assignment's opt-in tiers asked for (grade --tier)
     prepared: object = None
     kit_hash: str = ""
     reference_hash: str = ""
@@ -71,6 +73,7 @@ def cache_key(sub: SubmissionInput, plan: RunPlan) -> str:
             plan.kit_hash,
             plan.with_reference,
             plan.sandbox.name,
+            *([list(plan.tiers)] if plan.tiers else []),  # absent: keys of old runs still hold
         ]
     )
     return hashlib.sha256(text.encode()).hexdigest()
@@ -113,12 +116,11 @@ def prepare_run(plan: RunPlan) -> None:
     runtemp.activate()  # every temporary file of the run in its own area, removed at exit
     torch.set_num_threads(1)
     plan.prepared = plan.assignment.prepare(plan.rubric, with_reference=plan.with_reference)
-    plan.kit_hash = getattr(plan.prepared, "kit_hash", "")
+    plan.kit_hash = plan.assignment.kit_hash(plan.prepared)
     ref = plan.assignment.reference_dir() if plan.with_reference else None
     plan.reference_hash = tree_hash(ref) if ref is not None else ""
-    calibrate = getattr(plan.assignment, "calibrate_run", None)
-    if plan.with_reference and calibrate is not None:
-        calibrate(plan)
+    if plan.with_reference:
+        plan.assignment.calibrate_run(plan)
 
 
 def grade_one(sub: SubmissionInput, plan: RunPlan, shared: SharedSessions) -> SubmissionResult:
@@ -150,6 +152,7 @@ def grade_one(sub: SubmissionInput, plan: RunPlan, shared: SharedSessions) -> Su
                 source=sub.source,
                 with_reference=plan.with_reference,
                 shared=shared,
+                tiers=(*CORE_TIERS, *plan.tiers),
             )
             result.warnings = list(sub.problems) + result.warnings
         except Exception as exc:  # the run goes on; this row says what happened

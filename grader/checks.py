@@ -9,49 +9,20 @@ exception, timeout, out of memory) into a status and a student-readable message.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from grader.results import CheckStatus
+from grader.verdict import CheckStopped, Verdict
 
 if TYPE_CHECKING:
     from grader.context import GradingContext
 
-Tier = Literal["property", "reference", "file"]
+# Built-in tiers are "file", "property" and "reference"; an assignment may add opt-in ones
+# (``Assignment.optional_tiers``, e.g. "quality") that run only when ``grade --tier`` asks.
+Tier = str
+CORE_TIERS: tuple[str, ...] = ("file", "property", "reference")
 
-
-@dataclass
-class Verdict:
-    """What a check function returns: a status, the fraction earned and the feedback."""
-
-    status: CheckStatus
-    message: str = ""
-    score: float | None = None  # defaults to 1.0 when passed, 0.0 otherwise
-    details: dict[str, Any] = field(default_factory=dict)
-    evidence: str = ""
-
-    @classmethod
-    def passed(cls, message: str = "", **details: Any) -> Verdict:
-        """A passing verdict."""
-        return cls(CheckStatus.PASSED, message, details=details)
-
-    @classmethod
-    def failed(cls, message: str, score: float = 0.0, **details: Any) -> Verdict:
-        """A failing verdict; ``message`` says what was expected, found, and where to look."""
-        return cls(CheckStatus.FAILED, message, score=score, details=details)
-
-    @classmethod
-    def skipped(cls, message: str) -> Verdict:
-        """The check could not run (missing reference, dependency failed)."""
-        return cls(CheckStatus.SKIPPED, message)
-
-
-class CheckStopped(Exception):
-    """Raised inside a check to end it early with a verdict (e.g. the probe crashed)."""
-
-    def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.message)
-        self.verdict = verdict
+__all__ = ["CORE_TIERS", "CheckRegistry", "CheckSpec", "CheckStopped", "Tier", "Verdict"]
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,17 @@ from grader.run_summary import (
 )
 
 if TYPE_CHECKING:  # the heavy modules (torch) load only when a command runs: --version is fast
+    from grader.assignments.base import Assignment
     from grader.intake import SubmissionInput
     from grader.rubric import Rubric
     from grader.sandbox import Sandbox
 
 log = logging.getLogger("grader")
 DEFAULT_OUT = Path("grading-out")
+PROFILE_HELP = (
+    "the assignment's profile (its plug-in lists them; an unknown name is refused with the "
+    "list; default: the rubric's)"
+)
 SANDBOX_HELP = (
     "where student code runs: bwrap (bubblewrap namespaces, no network; Linux), docker (the "
     "nlpgrade worker image through a Docker engine), process (a plain subprocess with limits "
@@ -85,12 +90,39 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     log.propagate = False
 
 
+def check_profile(assignment: Assignment, profile: str | None) -> None:
+    """Refuse (``UsageError``) a ``--profile`` the assignment does not offer."""
+    if profile is None or profile in assignment.profiles:
+        return
+    offered = ", ".join(sorted(assignment.profiles))
+    raise UsageError(
+        f"--profile {profile!r}: {assignment.name} offers "
+        + (f"these profiles: {offered}" if offered else "no profiles")
+    )
+
+
+def check_tiers(assignment: Assignment, tiers: list[str]) -> tuple[str, ...]:
+    """The opt-in tiers asked for with ``--tier``; ``UsageError`` for one the assignment lacks."""
+    unknown = [t for t in tiers if t not in assignment.optional_tiers]
+    if unknown:
+        offered = ", ".join(assignment.optional_tiers) or "none"
+        raise UsageError(
+            f"--tier {', '.join(unknown)}: {assignment.name} has no such opt-in tier "
+            f"(it offers: {offered})"
+        )
+    return tuple(dict.fromkeys(tiers))
+
+
 def _rubric(assignment_name: str, path: str | None, profile: str | None) -> Rubric:
     from grader.assignments import get_assignment
     from grader.rubric import load_rubric
 
     try:
         assignment = get_assignment(assignment_name)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from exc
+    check_profile(assignment, profile)
+    try:
         rubric = load_rubric(Path(path)) if path else assignment.default_rubric()
         if profile:
             settings = {**rubric.settings, "profile": profile}
@@ -133,12 +165,16 @@ def grade_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--assignment",
         default=None,
-        help="assignment plug-in (default: bert_pretrain; with --self-test: every zoo)",
+        help="assignment plug-in (default: the installed plug-in that declares itself the "
+        "default, or $NLPGRADE_ASSIGNMENT; with --self-test: every zoo)",
     )
+    p.add_argument("--profile", help=PROFILE_HELP + " (overrides the rubric)")
     p.add_argument(
-        "--profile",
-        choices=["official", "small"],
-        help="profile the checkpoints were trained in (overrides the rubric)",
+        "--tier",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also run this opt-in tier of the assignment (e.g. a long quality tier); repeatable",
     )
     p.add_argument("--rubric", help="rubric TOML (default: the assignment's rubrics/<name>.toml)")
     p.add_argument(
@@ -211,6 +247,7 @@ def _run_class(
     except KeyError as exc:
         raise UsageError(f"unknown assignment {args.assignment!r}") from exc
     rubric = _rubric(args.assignment, args.rubric, args.profile)
+    tiers = check_tiers(assignment, args.tier)
     sandbox = _sandbox(args.sandbox, console)
     log.info("versions: %s", ", ".join(f"{k} {v}" for k, v in _versions().items()))
     for drift in versions.pin_drift():
@@ -227,6 +264,7 @@ def _run_class(
         jobs=jobs,
         use_cache=not args.no_cache,
         with_reference=with_reference,
+        tiers=tiers,
     )
     engine = open_engine(args, plan, console) if wants_cluster(args) else None
     if engine is not None:
@@ -314,7 +352,6 @@ def grade_main(argv: list[str] | None = None) -> int:
         return run_self_test(args, chatter)
     if args.submissions is None:
         grade_parser().error("SUBMISSIONS_DIR is required (or --self-test)")
-    args.assignment = args.assignment or "bert_pretrain"
     if torch_missing(console):
         return _emit(failure(EXIT_USAGE, "PyTorch is not installed"), args.json)
     if not args.submissions.is_dir():
@@ -322,6 +359,7 @@ def grade_main(argv: list[str] | None = None) -> int:
         return _emit(failure(EXIT_USAGE, f"{args.submissions} is not a folder"), args.json)
     t0 = time.perf_counter()
     try:
+        args.assignment = args.assignment or _default_assignment()
         results = _run_class(args, console, chatter)
     except UsageError as exc:
         console.print(f"[red]{exc}[/]")
@@ -367,11 +405,7 @@ def precheck_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-train", action="store_true", help="skip the short training run")
-    p.add_argument(
-        "--profile",
-        choices=["official", "small"],
-        help="profile bert_model.pt must fit (default: the course's, from the rubric)",
-    )
+    p.add_argument("--profile", help=PROFILE_HELP)
     _add_common(p)
     return p
 
@@ -396,6 +430,16 @@ def process_backend_note(sandbox: Sandbox) -> str:
     return text
 
 
+def _default_assignment() -> str:
+    """The plug-ins' default assignment; ``UsageError`` when there is none."""
+    from grader.assignments import default_assignment
+
+    try:
+        return default_assignment()
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from exc
+
+
 def _detect(folder: Path) -> str | None:
     from grader.assignments import all_assignments
 
@@ -416,11 +460,21 @@ def precheck_main(argv: list[str] | None = None) -> int:
     folder = args.folder.resolve()
     name = args.assignment or _detect(folder)
     if name is None:
+        from grader.assignments import all_assignments
+
+        hints = "; ".join(
+            f"{a.name}: {', '.join(a.required_files)}" for a in all_assignments().values()
+        )
         console.print(
-            f"[red]Could not tell which assignment {folder} is.[/] Run precheck in the "
-            "folder with your model.py (or pass --assignment)."
+            f"[red]Could not tell which assignment {folder} is.[/] Run precheck in the folder "
+            f"that holds your assignment's files ({hints}), or pass --assignment."
         )
         return 2
+    try:
+        check_profile(get_assignment(name), args.profile)
+    except (KeyError, UsageError) as exc:
+        console.print(f"[red]{exc.args[0]}[/]")
+        return EXIT_USAGE
     sandbox = _sandbox(args.sandbox, console, show_warnings=False, own_code=True)
     if not sandbox.isolates:
         console.print(f"[yellow]Note:[/] {process_backend_note(sandbox)}")

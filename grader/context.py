@@ -14,19 +14,35 @@ import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from grader.checks import CheckStopped, Verdict
 from grader.results import CheckResult, CheckStatus, Timings
 from grader.sandboxtext import sandbox_name, sandbox_text
 from grader.sourcefile import SourceRejected, read_source
+from grader.verdict import CheckStopped, Verdict
 
 if TYPE_CHECKING:
-    from grader.assignments.base import Assignment
     from grader.rubric import Rubric
-    from grader.sandbox import Limits, ProbeOutcome, Sandbox, Session
+    from grader.sandbox import Limits, ProbeOutcome, Sandbox, SandboxSpec, Session
+
+
+class AssignmentView(Protocol):
+    """What the context needs of its assignment (``grader.assignments.base.Assignment``, which
+    imports this module: naming the class here would close an import circle)."""
+
+    name: str
+    required_files: tuple[str, ...]
+    framework_files: tuple[str, ...]
+
+    def sandbox_spec(self, ctx: GradingContext, session: str) -> SandboxSpec:
+        """The complete sandbox spec of a session kind."""
+        ...
+
+    def session_view(self, session: str) -> tuple[str, dict[str, str] | None]:
+        """Which worker runs probes of a session kind, and through which view."""
+        ...
 
 
 def tensors_digest(tensors: Mapping[str, torch.Tensor] | None) -> str:
@@ -65,7 +81,7 @@ class GradingContext:
     def __init__(
         self,
         *,
-        assignment: Assignment,
+        assignment: AssignmentView,
         rubric: Rubric,
         prepared: Any,
         sandbox: Sandbox,
@@ -101,7 +117,10 @@ class GradingContext:
         return self.rubric.setting(name, default)
 
     def has_file(self, name: str) -> bool:
-        """Whether the submission contains ``name``."""
+        """Whether the submission contains ``name`` (a name ending in ``/``: a staged folder with
+        at least one file)."""
+        if name.endswith("/"):
+            return any(f.startswith(name) for f in self.files)
         return name in self.files and (self.submission_dir / name).is_file()
 
     def warn(self, message: str) -> None:
@@ -115,7 +134,7 @@ class GradingContext:
         shared = kind.startswith("reference")
         pool = self.shared.sessions if shared else self._sessions
         if kind not in pool:
-            spec = self.assignment.session_spec(self, kind)
+            spec = self.assignment.sandbox_spec(self, kind)
             pool[kind] = self.sandbox.open(spec)
         return pool[kind]
 

@@ -90,7 +90,7 @@ fi
 "$VENV/bin/pip" install -q --disable-pip-version-check "${{SOURCES[@]}}" "${{PINS[@]}}" "$SRC"
 # Build the kit and calibrate now, into the image, so that each submission only grades.
 NLPGRADE_REFERENCE_ROOT="$SRC/reference" NLPGRADE_RUBRIC_ROOT="$SRC/rubrics" \\
-  "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile} \\
+  "$VENV/bin/nlpgrade-gradescope" --assignment {assignment}{profile_arg} \\
   --sandbox {sandbox} --prepare-only
 """
 
@@ -102,7 +102,7 @@ VENV="${{NLPGRADE_VENV:-/opt/nlpgrade}}"
 cd "$ROOT/source"
 export NLPGRADE_GRADESCOPE_ROOT="$ROOT" NLPGRADE_CACHE="${{NLPGRADE_CACHE:-$VENV/cache}}"
 export NLPGRADE_REFERENCE_ROOT="$ROOT/source/reference" NLPGRADE_RUBRIC_ROOT="$ROOT/source/rubrics"
-exec "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profile} \\
+exec "$VENV/bin/nlpgrade-gradescope" --assignment {assignment}{profile_arg} \\
   --sandbox {sandbox}
 """
 
@@ -110,13 +110,16 @@ exec "$VENV/bin/nlpgrade-gradescope" --assignment {assignment} --profile {profil
 SOURCE_PARTS = ("pyproject.toml", "README.md", "constraints", "grader", "rubrics", "reference")
 
 
-def _plan(assignment_name: str, profile: str | None, sandbox: str, out_dir: Path) -> RunPlan:
-    from grader.assignments import get_assignment
+def _plan(assignment_name: str | None, profile: str | None, sandbox: str, out_dir: Path) -> RunPlan:
+    from grader.assignments import default_assignment, get_assignment
     from grader.batch import RunPlan
     from grader.sandbox import get_sandbox
 
-    assignment = get_assignment(assignment_name)
+    assignment = get_assignment(assignment_name or default_assignment())
     rubric = assignment.default_rubric()
+    if profile and profile not in assignment.profiles:
+        offered = ", ".join(sorted(assignment.profiles)) or "none"
+        raise ValueError(f"--profile {profile!r}: {assignment.name} offers: {offered}")
     if profile:
         rubric = rubric.model_copy(update={"settings": {**rubric.settings, "profile": profile}})
     return RunPlan(
@@ -137,7 +140,7 @@ def run_autograder(argv: list[str] | None = None) -> int:
     from grader.intake import stage_one
 
     p = argparse.ArgumentParser(prog="nlpgrade-gradescope")
-    p.add_argument("--assignment", default="bert_pretrain")
+    p.add_argument("--assignment", default=None, help="default: the plug-ins' default")
     p.add_argument("--profile", default=None)
     p.add_argument("--sandbox", default="auto")
     p.add_argument(
@@ -156,12 +159,15 @@ def run_autograder(argv: list[str] | None = None) -> int:
         except SandboxUnavailable as exc:
             console.print(f"[red]No sandbox to grade in:[/] {escape(str(exc))}")
             return EXIT_USAGE
+        except (KeyError, ValueError) as exc:  # unknown assignment or profile
+            console.print(f"[red]{escape(str(exc.args[0]))}[/]")
+            return EXIT_USAGE
         if not plan.with_reference:
             console.print("[red]No reference solution found[/] (set NLPGRADE_REFERENCE_ROOT).")
             return EXIT_USAGE
         prepare_run(plan)
         if args.prepare_only:
-            console.print(f"kit ready for {args.assignment} (sandbox {plan.sandbox.name})")
+            console.print(f"kit ready for {plan.assignment.name} (sandbox {plan.sandbox.name})")
             return 0
         assignment = plan.assignment
         sub = stage_one(
@@ -219,14 +225,19 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
 
 def build_autograder_zip(
     dest: Path,
-    assignment: str = "bert_pretrain",
-    profile: str = "official",
+    assignment: str | None = None,
+    profile: str | None = None,
     root: Path | None = None,
     sandbox: str = "auto",
 ) -> Path:
-    """Write the autograder zip an instructor uploads; ``ValueError`` if ``root`` lacks parts."""
+    """Write the autograder zip an instructor uploads; ``ValueError`` if ``root`` lacks parts.
+
+    ``assignment`` defaults to the plug-ins' default; ``profile`` to the rubric's (no flag).
+    """
+    from grader.assignments import default_assignment
     from grader.assignments.base import REPO_ROOT
 
+    assignment = assignment or default_assignment()
     root = REPO_ROOT if root is None else root
     missing = missing_parts(root, assignment)
     if missing:
@@ -235,7 +246,8 @@ def build_autograder_zip(
             "An installed package carries no reference solution; run nlpgrade-gradescope-zip "
             "in the course repository, or pass --root PATH to it."
         )
-    fmt = {"assignment": assignment, "profile": profile, "sandbox": sandbox}
+    profile_arg = f" --profile {profile}" if profile else ""
+    fmt = {"assignment": assignment, "profile_arg": profile_arg, "sandbox": sandbox}
     with zipfile.ZipFile(dest, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.format(**fmt).encode(), EXEC_MODE)
         _add(zf, "run_autograder", RUN_AUTOGRADER.format(**fmt).encode(), EXEC_MODE)
@@ -259,8 +271,8 @@ def build_zip_main(argv: list[str] | None = None) -> int:
         "course repository (it must hold reference/ and rubrics/).",
     )
     p.add_argument("dest", type=Path)
-    p.add_argument("--assignment", default="bert_pretrain")
-    p.add_argument("--profile", default="official")
+    p.add_argument("--assignment", default=None, help="default: the plug-ins' default")
+    p.add_argument("--profile", default=None, help="default: the rubric's")
     p.add_argument(
         "--sandbox",
         default="auto",
@@ -282,7 +294,7 @@ def build_zip_main(argv: list[str] | None = None) -> int:
         build_autograder_zip(
             args.dest, args.assignment, args.profile, args.root or _default_root(), args.sandbox
         )
-    except ValueError as exc:
+    except (KeyError, ValueError) as exc:
         console.print(f"[red]No zip written:[/] {exc}")
         return EXIT_USAGE
     Console().print(f"wrote {args.dest}")

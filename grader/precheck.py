@@ -32,10 +32,10 @@ ICONS = {
 
 
 def precheck_rubric(assignment: Assignment, train: bool, profile: str | None = None) -> Rubric:
-    """The default rubric with precheck's own checks on: the student's short training run (when
-    ``train``) and the checkpoint test (in ``profile``, default the rubric's)."""
+    """The default rubric with the assignment's precheck settings (``train``: False with
+    ``--no-train``) and ``profile`` (default the rubric's)."""
     rubric = assignment.default_rubric()
-    settings = {**rubric.settings, "own_training": train, "check_checkpoint": True}
+    settings = {**rubric.settings, **assignment.precheck_settings(train=train)}
     if profile:
         settings["profile"] = profile
     return rubric.model_copy(update={"settings": settings})
@@ -105,8 +105,9 @@ def run_precheck(
         with_reference=False,
         tiers=("file", "property", "reference"),
         on_check=progress,
-        extra_checks=tuple(c for c in ("info.own_training", "checkpoint.precheck")
-                           if c in assignment.checks and (train or c != "info.own_training")),
+        extra_checks=tuple(
+            c for c in assignment.precheck_checks(train=train) if c in assignment.checks
+        ),
     )
     # A working folder holds notes, data and notebooks: "ignored file" notes are for graders.
     notes = [p for p in sub.problems if not p.startswith("ignored")]

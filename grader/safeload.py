@@ -59,7 +59,7 @@ def _check_zip(path: Path, max_bytes: int) -> dict[str, int]:
     if magic != b"PK\x03\x04":
         raise BadCheckpoint(
             f"{name} is not a zip-format PyTorch checkpoint (an old-format pickle or another "
-            "kind of file); save it with torch.save(model.state_dict(), 'bert_model.pt')"
+            f"kind of file); save it with torch.save(model.state_dict(), {name!r})"
         )
     try:
         with zipfile.ZipFile(path) as archive:

@@ -33,7 +33,7 @@ class ZooCase(BaseModel):
     score: float
     failing: list[str] = Field(default_factory=list)  # checks that must not pass
     flags: list[str] = Field(default_factory=list)  # each must be part of an integrity flag
-    checkpoint: str | None = None  # copied in as bert_model.pt when the folder has none
+    checkpoint: str | None = None  # copied in as the assignment's checkpoint_file if absent
     note: str = ""
     # What `precheck` must give (checked by the assignment's own tests, where they set them).
     precheck_score: float | None = None
@@ -66,15 +66,24 @@ def build_class(
     only: list[str] | None = None,
     root: Path = REPO_ROOT,
 ) -> None:
-    """Lay out the zoo as a class folder (one sub-folder per case) under ``dest``."""
+    """Lay out the zoo as a class folder (one sub-folder per case) under ``dest``; a case's
+    checkpoint is copied in as the assignment's ``checkpoint_file``."""
+    as_name = get_assignment(zoo.assignment).checkpoint_file
     for name, case in zoo.cases.items():
         if only and name not in only:
             continue
         target = dest / name
         shutil.copytree(root / case.path, target, symlinks=True)
         ckpt = case.checkpoint or zoo.checkpoint
-        if ckpt and ckpt != "none" and not (target / "bert_model.pt").exists():
-            shutil.copy2(root / ckpt, target / "bert_model.pt")
+        if not ckpt or ckpt == "none":
+            continue
+        if as_name is None:
+            raise ValueError(
+                f"zoo {zoo.assignment}: case {name} names a checkpoint but the assignment "
+                "declares no checkpoint_file to copy it in as"
+            )
+        if not (target / as_name).exists():
+            shutil.copy2(root / ckpt, target / as_name)
 
 
 def mismatches(zoo: Zoo, results: list[SubmissionResult]) -> dict[str, list[str]]:

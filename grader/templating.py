@@ -31,7 +31,7 @@ Usage::
 
     python -m grader.templating            # regenerate everything
     python -m grader.templating --check    # exit 1 with a summary when something is stale
-    python -m grader.templating --check --only bert_pretrain   # one assignment
+    python -m grader.templating --check --only NAME   # one assignment
 """
 
 from __future__ import annotations

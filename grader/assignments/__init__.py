@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from functools import cache
 from importlib.metadata import entry_points
 
 from grader.assignments.base import Assignment
 
-__all__ = ["Assignment", "all_assignments", "get_assignment"]
+__all__ = ["Assignment", "all_assignments", "default_assignment", "get_assignment"]
 
 
 @cache
@@ -29,6 +30,22 @@ def all_assignments() -> dict[str, Assignment]:
         if isinstance(assignment, Assignment):
             found.setdefault(assignment.name, assignment)
     return found
+
+
+def default_assignment() -> str:
+    """The assignment used without ``--assignment``: ``$NLPGRADE_ASSIGNMENT``, else the one
+    plug-in declaring ``default_choice``, else the only one installed (``KeyError`` otherwise)."""
+    assignments = all_assignments()
+    wanted = os.environ.get("NLPGRADE_ASSIGNMENT")
+    if wanted:
+        return wanted
+    chosen = [a.name for a in assignments.values() if a.default_choice]
+    if len(chosen) == 1:
+        return chosen[0]
+    if len(assignments) == 1:
+        return next(iter(assignments))
+    known = ", ".join(sorted(assignments)) or "none"
+    raise KeyError(f"no default assignment: pass --assignment (installed: {known})")
 
 
 def get_assignment(name: str) -> Assignment:

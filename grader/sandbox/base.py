@@ -1,51 +1,20 @@
-"""The backend interface: ``Sandbox`` (opens sessions) and the running ``Worker`` handle."""
+"""The backend interface: ``Sandbox`` opens sessions (the running ``Worker`` handle, the view
+and the errors live in ``worker_api``, which the session imports instead of this module)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from .worker_api import SandboxError, SandboxUnavailable, Worker, WorkerView
 
 if TYPE_CHECKING:
     from .cgroups import SessionCgroups
-    from .channel import Channel
     from .models import SandboxSpec
     from .scratch import SessionDirs
     from .session import Session
 
-
-class SandboxUnavailable(RuntimeError):
-    """The requested backend cannot run here (the message says why and what to do)."""
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself failed (e.g. the worker did not start)."""
-
-
-@dataclass(frozen=True)
-class WorkerView:
-    """Paths as the worker sees them inside its sandbox."""
-
-    kit: str
-    submission: str
-    probe_module: str
-    scratch: str
-    lib: str
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-class Worker(ABC):
-    """A started worker process: its channel and a way to kill it."""
-
-    channel: Channel
-
-    @abstractmethod
-    def kill(self) -> None:
-        """Kill the worker and everything in it; wait for it."""
-
-    def oom_kills(self) -> int | None:
-        """OOM kills counted for the whole worker (when probes have no cgroup of their own)."""
-        return None
+__all__ = ["Sandbox", "SandboxError", "SandboxUnavailable", "Worker", "WorkerView"]
 
 
 class Sandbox(ABC):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import hostpaths
 from .base import WorkerView
+from .environment import worker_environment
 from .models import SandboxSpec
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -102,21 +103,16 @@ def mount_plan(spec: SandboxSpec, scratch: Path) -> MountPlan:
     return plan
 
 
-def environment(threads: int) -> list[str]:
-    """A cleared environment with only what Python/torch need."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
-        "USER": "nobody",
-        "LOGNAME": "nobody",
-        "LANG": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        "MPLCONFIGDIR": "/tmp",
-        "TMPDIR": "/tmp",
-    }
+def environment(spec: SandboxSpec) -> list[str]:
+    """``--clearenv`` and ``--setenv`` for the worker's environment (``worker_environment``)."""
+    env = worker_environment(
+        spec,
+        container_view(spec),
+        home="/tmp",
+        tmp="/tmp",
+        path="/usr/bin:/bin",
+        extra_base={"USER": "nobody", "LOGNAME": "nobody"},
+    )
     out = ["--clearenv"]
     for k, v in env.items():
         out += ["--setenv", k, v]
@@ -144,7 +140,7 @@ def build_command(
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += [*size, "--perms", "1777", "--tmpfs", "/dev/shm"]  # DataLoader workers need shm
     cmd += ["--chdir", "/scratch"]
-    cmd += environment(spec.threads)
+    cmd += environment(spec)
     return [*cmd, "--", *inner]
 
 

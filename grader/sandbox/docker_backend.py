@@ -18,12 +18,14 @@ from .base import Sandbox, SandboxError, Worker, WorkerView
 from .bwrap_args import LIB, container_view
 from .cgroups import SessionCgroups, oom_kills_of_pid
 from .channel import Channel
+from .environment import worker_environment
 from .models import SandboxSpec
 from .popen_worker import BOOT
 from .scratch import SessionDirs
 
 DEFAULT_IMAGE = "nlpgrade-worker:latest"
 PYTHON = "/opt/venv/bin/python"
+DOCKER_PATH = "/opt/venv/bin:/usr/bin:/bin"  # the image's own (Dockerfile)
 UID = (10001, 10001)
 WORKER_OVERHEAD_MB = 1024  # the zygote with torch imported, on top of a probe's budget
 
@@ -87,15 +89,7 @@ class DockerWorker(Worker):
         }
         for dest, src in spec.extra_ro.items():
             volumes[str(Path(src).resolve())] = {"bind": dest, "mode": "ro"}
-        env = {
-            "HOME": "/tmp",
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": str(spec.threads),
-            "MKL_NUM_THREADS": str(spec.threads),
-            "LANG": "C.UTF-8",
-            "TMPDIR": "/tmp",
-        }
+        env = worker_environment(spec, view, home="/tmp", tmp="/tmp", path=DOCKER_PATH)
         self.container = client.containers.create(
             image_name(),
             command=[PYTHON, "-s", "-P", "-c", BOOT, LIB],

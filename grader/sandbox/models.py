@@ -95,7 +95,9 @@ class SandboxSpec(BaseModel):
     submission_dir: Path
     kit_dir: Path
     probe_module: Path
-    extra_ro: dict[str, Path] = {}
+    extra_ro: dict[str, Path] = {}  # read-only assets: mount point in the worker -> host path
+    env: dict[str, str] = {}  # the assignment's worker variables (see sandbox.environment)
+    preload: tuple[str, ...] = ()  # modules the zygote imports after torch, before any fork
     limits: Limits = Limits()
     threads: int = Field(1, gt=0)
     preload_torch: bool = True

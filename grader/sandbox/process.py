@@ -15,6 +15,7 @@ from pathlib import Path
 from . import hostpaths
 from .base import Sandbox, Worker, WorkerView
 from .cgroups import SessionCgroups
+from .environment import worker_environment
 from .models import SandboxSpec
 from .popen_worker import PopenWorker, worker_argv
 from .scratch import SessionDirs
@@ -63,16 +64,13 @@ class ProcessSandbox(Sandbox):
         self, spec: SandboxSpec, dirs: SessionDirs, view: WorkerView, cgroups: SessionCgroups | None
     ) -> Worker:
         """Start the zygote as a child process with a minimal environment."""
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(dirs.scratch),
-            "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": str(spec.threads),
-            "MKL_NUM_THREADS": str(spec.threads),
-            "TMPDIR": str(dirs.scratch),
-        }
+        env = worker_environment(
+            spec,
+            view,
+            home=str(dirs.scratch),
+            tmp=str(dirs.scratch),
+            path=os.environ.get("PATH", "/usr/bin:/bin"),
+        )
         if sys.platform == "darwin":
             env["OBJC_DISABLE_INITIALIZE_FORK_SAFETY"] = "YES"
         cmd = worker_argv(hostpaths.interpreter(), view.lib)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 import weakref
 from pathlib import Path
@@ -12,7 +13,6 @@ from typing import Any
 import torch
 from safetensors.torch import save as save_safetensors
 
-from .base import Sandbox, SandboxError, Worker
 from .cgroups import ProbeCgroup, SessionCgroups, create_session_cgroups
 from .channel import Channel, ChannelTimeout, WorkerGone
 from .cpuwatch import CpuWatch, find_host_pid
@@ -21,6 +21,9 @@ from .outcome import RawEnd, classify, decode_wait
 from .outputs import ProbeOutputs, read_logs, read_outputs
 from .scratch import SessionDirs
 from .stackdump import read_stack
+from .worker_api import Backend, SandboxError, Worker
+
+log = logging.getLogger("grader")
 
 KILL_GRACE_S = 5.0
 POLL_S = 0.25  # how often a running probe's CPU time is read
@@ -51,7 +54,7 @@ class Session:
     warnings plus any found at start (e.g. cgroups not writable).
     """
 
-    def __init__(self, sandbox: Sandbox, spec: SandboxSpec) -> None:
+    def __init__(self, sandbox: Backend, spec: SandboxSpec) -> None:
         self.sandbox = sandbox
         self.spec = spec
         self.warnings: list[str] = list(sandbox.warnings)
@@ -118,6 +121,7 @@ class Session:
             "probe_module": view.probe_module,
             "threads": self.spec.threads,
             "preload_torch": self.spec.preload_torch,
+            "preload": list(self.spec.preload),
             "deny_network": self.sandbox.deny_network,
             "child_uid": uid_gid[0] if uid_gid else None,
             "child_gid": uid_gid[1] if uid_gid else None,
@@ -137,6 +141,8 @@ class Session:
         self.stats["worker_starts"] += 1
         self.stats["worker_start_s"] += time.monotonic() - t0
         self.ready_info = msg
+        for name, error in (msg.get("preload_failed") or {}).items():
+            log.warning("worker could not preload %s: %s", name, str(error)[:300])
         return worker
 
     def _log_tail(self) -> str:

@@ -69,6 +69,17 @@ def _load_probes(path: str) -> None:
     spec.loader.exec_module(module)
 
 
+def _preload(names: Any) -> dict[str, str]:
+    """Import the assignment's preloaded modules once, before any fork; name -> error text."""
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            importlib.import_module(str(name))
+        except Exception as exc:  # student code that needs it then fails with the real error
+            failed[str(name)] = f"{type(exc).__name__}: {exc}"[:500]
+    return failed
+
+
 def _start(cfg: dict[str, Any]) -> tuple[dict[str, Any], Snapshot]:
     """Import torch (once) and the probes; return the ready message and the torch snapshot."""
     procs.prctl(procs.PR_SET_DUMPABLE, 0)
@@ -82,6 +93,7 @@ def _start(cfg: dict[str, Any]) -> tuple[dict[str, Any], Snapshot]:
         deterministic(torch)
         tempfile.gettempdir()
         torch_version = torch.__version__
+    failed = _preload(cfg.get("preload", ()))
     _load_probes(cfg["probe_module"])
     watch = Snapshot(harness_files=(str(cfg["probe_module"]),))
     return {
@@ -90,6 +102,7 @@ def _start(cfg: dict[str, Any]) -> tuple[dict[str, Any], Snapshot]:
         "probes": sorted(PROBES),
         "python": sys.version.split()[0],
         "torch": torch_version,
+        "preload_failed": failed,
         "uid": os.getuid(),
     }, watch
 

@@ -58,6 +58,24 @@ class BertPretrain(Assignment):
     )
     checks = registry
     data_settings: ClassVar[tuple[str, ...]] = ("corpus", "vocab")
+    profiles: ClassVar[dict[str, str]] = {
+        "official": "the course's model (6 layers, d_model 768): what bert_model.pt is graded in",
+        "small": "a 2-layer, d_model 64 model for quick runs and the zoo",
+    }
+    default_choice: ClassVar[bool] = True
+    checkpoint_file: ClassVar[str | None] = "bert_model.pt"
+
+    def kit_hash(self, prepared: Prepared) -> str:
+        """Both kits' hashes."""
+        return prepared.kit_hash
+
+    def precheck_settings(self, *, train: bool) -> dict[str, object]:
+        """The student's own short training run (unless ``--no-train``) and the checkpoint test."""
+        return {"own_training": train, "check_checkpoint": True}
+
+    def precheck_checks(self, *, train: bool) -> tuple[str, ...]:
+        """The training run's report and the checkpoint's precheck."""
+        return ("info.own_training", "checkpoint.precheck") if train else ("checkpoint.precheck",)
 
     def prepare(self, rubric: Rubric, *, with_reference: bool) -> Prepared:
         """Build the probe kit (small) and the checkpoint kit (the rubric's profile)."""
