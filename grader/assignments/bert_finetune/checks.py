@@ -19,7 +19,7 @@ from grader.results import CheckStatus
 from grader.sandbox import Limits
 
 if TYPE_CHECKING:
-    from grader.assignments.bert_finetune.plugin import Prepared
+    from grader.assignments.bert_finetune.prepared import Prepared
     from grader.context import GradingContext
     from grader.sandbox import ProbeOutcome
 

@@ -11,14 +11,14 @@ In both, ``from_pretrained("bert-base-uncased")`` resolves to the mounted cache 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from grader.assignments.base import Assignment
 from grader.assignments.bert_finetune import data as D
 from grader.assignments.bert_finetune import hfcache
 from grader.assignments.bert_finetune.checks import registry
+from grader.assignments.bert_finetune.prepared import Prepared
 from grader.cachedir import cache_root, owned_dir
 from grader.checks import CheckRegistry
 from grader.rubric import Rubric
@@ -28,20 +28,6 @@ if TYPE_CHECKING:
     from grader.sandbox import SandboxSpec
 
 HF_MOUNT = "/hf"
-
-
-@dataclass
-class Prepared:
-    """What every submission of a run shares."""
-
-    kit_dir: Path
-    tiny_cache: Path
-    snapshot: str
-    sample: D.Sample
-    classifier_parameters: int
-    data_dir: str = ""
-    real_cache: Path | None = None
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def classifier_parameters(snapshot: str) -> int:
