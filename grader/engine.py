@@ -34,6 +34,7 @@ from grader.results import (
 )
 from grader.rubric import Rubric, score_items
 from grader.sandbox import Sandbox
+from grader.timing import measuring
 
 CheckCallback = Callable[[CheckResult], None]
 PATCHED_FLAG = (
@@ -182,16 +183,17 @@ def grade_submission(
     wanted = set(rubric.check_ids) | set(extra_checks)
     wanted |= {spec.id for spec in assignment.checks if spec.tier == "file"}
     try:
-        for spec in assignment.checks:
-            if spec.tier not in tiers:
-                continue
-            needed_later = any(spec.id in other.depends for other in assignment.checks)
-            if spec.id not in wanted and not needed_later:
-                continue
-            result = _run_check(spec, ctx)
-            ctx.results[spec.id] = result
-            if on_check is not None:
-                on_check(result)
+        with measuring(ctx.timings):
+            for spec in assignment.checks:
+                if spec.tier not in tiers:
+                    continue
+                needed_later = any(spec.id in other.depends for other in assignment.checks)
+                if spec.id not in wanted and not needed_later:
+                    continue
+                result = _run_check(spec, ctx)
+                ctx.results[spec.id] = result
+                if on_check is not None:
+                    on_check(result)
     finally:
         ctx.close()
     if ctx.patched:

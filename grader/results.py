@@ -97,7 +97,7 @@ class Timings(BaseModel):
     probes_s: float = 0.0  # time spent inside sandboxed probes
     worker_start_s: float = 0.0  # sandbox worker starts (imports torch)
     worker_starts: int = 0  # how many sandboxed workers (torch imports) the submission cost
-    reference_s: float = 0.0  # trusted reference computations
+    reference_s: float = 0.0  # the parent's trusted compute (reference, recomputed heads/losses)
 
 
 class Environment(BaseModel):

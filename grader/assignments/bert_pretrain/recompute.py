@@ -22,6 +22,7 @@ from grader.assignments.bert_pretrain import inputs as probe_inputs
 from grader.assignments.bert_pretrain.kit import Kit, eval_targets, train_subset
 from grader.assignments.bert_pretrain.profiles import get_profile
 from grader.assignments.bert_pretrain.trusted_models import load_model_module
+from grader.timing import trusted_compute
 
 if TYPE_CHECKING:
     from grader.assignments.bert_pretrain.prepared import Prepared
@@ -41,6 +42,7 @@ def _norm(w: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, x.shape[-1:], w["norm.weight"], w["norm.bias"])
 
 
+@trusted_compute
 def heads(w: Mapping[str, torch.Tensor], hidden: torch.Tensor, masked_pos: torch.Tensor) -> Tensors:
     """The NSP and MLM heads with weights ``w`` applied to ``hidden`` (and common slips of them).
 
@@ -107,6 +109,7 @@ def reference_model(prepared: Prepared, weights: Mapping[str, torch.Tensor],
     return model.eval()
 
 
+@trusted_compute
 def reference_forward(prepared: Prepared, weights: Mapping[str, torch.Tensor],
                       inp: Mapping[str, torch.Tensor]) -> Tensors:
     """Reference logits and last hidden state on the batch and its [PAD] / altered twins."""
@@ -119,6 +122,7 @@ def reference_forward(prepared: Prepared, weights: Mapping[str, torch.Tensor],
     return out
 
 
+@trusted_compute
 def reference_encoder_layer(prepared: Prepared, weights: Mapping[str, torch.Tensor],
                             inp: Mapping[str, torch.Tensor]) -> Tensors:
     """The reference ``EncoderLayer`` on ``x`` with the [PAD]-key mask of ``input_ids``."""
@@ -145,6 +149,7 @@ def step_inputs(cfg: dict[str, int], seed: int = 7) -> Tensors:
     }
 
 
+@trusted_compute
 def reference_step(prepared: Prepared, weights: Mapping[str, torch.Tensor],
                    inp: Mapping[str, torch.Tensor], tied: bool) -> Tensors:
     """The embedding and decoder after one SGD step of the reference (tied, or made untied)."""
@@ -173,6 +178,7 @@ def kit_eval_inputs(kit: Kit, limit: int | None = None) -> list[Tensors]:
     return [{k: flat[f"b{i:03d}.{k}"].long() for k in names} for i in range(n)]
 
 
+@trusted_compute
 def losses_from_logits(logits: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor],
                        n: int) -> dict[str, float]:
     """Mean course losses of per-batch logits (``b{i:03d}.logits_lm`` / ``.logits_clsf``).
@@ -204,6 +210,7 @@ def losses_from_logits(logits: Mapping[str, torch.Tensor], targets: Mapping[str,
     return values
 
 
+@trusted_compute
 def reference_eval_logits(prepared: Prepared, kit: Kit,
                           state: Mapping[str, torch.Tensor]) -> Tensors:
     """The reference forward's logits with ``state`` loaded, on ``kit``'s eval inputs."""
@@ -228,11 +235,13 @@ def standin_module(cfg: dict[str, int]) -> ModuleType:
     return load_model_module(STANDIN_DIR / "model.py", cfg)
 
 
+@trusted_compute
 def standin_init(cfg: dict[str, int]) -> Tensors:
     """The stand-in's initial parameters (fixed by its own seeded generator)."""
     return {k: v.detach().clone() for k, v in standin_module(cfg).BERT().state_dict().items()}
 
 
+@trusted_compute
 def standin_trajectory(kit: Kit, cfg: dict[str, int], formulation: str, n: int) -> Tensors:
     """The stand-in's parameters after the course's loop over ``kit``'s first ``n`` batches.
 
