@@ -38,11 +38,63 @@ def rank(entry_name: str, target: str, suffix_is_newer: bool) -> tuple[int, int]
     return None
 
 
-def select(entries: list[Entry], targets: Sequence[str], suffix_is_newer: bool) -> Selection:
-    """Pick, for each wanted name, the best matching entry (nearest the top); note the rest."""
+def is_folder(target: str) -> bool:
+    """Whether a wanted name is a folder (``"model/"``: a ``save_pretrained`` directory)."""
+    return target.endswith("/")
+
+
+def _folder_at(path: str, name: str) -> str | None:
+    """The prefix of ``path`` up to and including the shallowest folder called ``name``."""
+    parts = path.split("/")[:-1]
+    if name not in parts:
+        return None
+    return "/".join(parts[: parts.index(name) + 1]) + "/"
+
+
+def select_folder(
+    entries: list[Entry], target: str, used: set[int], sel: Selection, max_files: int
+) -> None:
+    """Choose every file under the shallowest folder named like ``target`` as ``target/<rel>``."""
+    name = target.rstrip("/").rsplit("/", 1)[-1]
+    found: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        prefix = _folder_at(e.path, name) if i not in used else None
+        if prefix is not None:
+            found.setdefault(prefix, []).append(i)
+    if not found:
+        return
+    best = min(found, key=lambda p: (p.count("/"), os.fsencode(p)))
+    members = found[best]
+    if len(members) > max_files:
+        sel.problems.append(
+            f"the folder {display(best)} holds {len(members)} files; only the first "
+            f"{max_files} are taken in as {target}. Submit only what the assignment asks for."
+        )
+    for i in sorted(members, key=lambda i: os.fsencode(entries[i].path))[:max_files]:
+        sel.chosen[target + entries[i].path[len(best) :]] = entries[i]
+    used.update(members)
+    if len(found) > 1:
+        others = sorted(p for p in found if p != best)
+        sel.problems.append(
+            f"found {len(found)} folders named {name}: graded {display(best)}, ignored "
+            f"{listing(others)}. Keep one copy so there is no doubt which one counts."
+        )
+
+
+def select(
+    entries: list[Entry], targets: Sequence[str], suffix_is_newer: bool, max_folder_files: int = 64
+) -> Selection:
+    """Pick, for each wanted name, the best matching entry (nearest the top); note the rest.
+
+    A wanted folder (a name ending in ``/``) takes every file under the shallowest folder of that
+    name, staged below the same name.
+    """
     sel = Selection()
     used: set[int] = set()
     for target in targets:
+        if is_folder(target):
+            select_folder(entries, target, used, sel, max_folder_files)
+            continue
         base = target.rsplit("/", 1)[-1]
         ranked = sorted(
             (

@@ -16,6 +16,7 @@ class IntakeLimits(BaseModel):
     max_total_mb: int = 2500
     max_file_mb: int = 2100
     max_files: int = 200
+    max_folder_files: int = 64  # files taken from one wanted folder (a save_pretrained dir)
     max_zip_ratio: float = 200.0
     # Tighter caps by suffix, on the apparent size (a sparse 2 GB file is 2 GB here): a graded file
     # over its cap is left out with a note (the rest is still graded), never copied.

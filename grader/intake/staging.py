@@ -100,10 +100,12 @@ def stage(
             entries, found_problems = plan.collect(stack)
             problems.extend(found_problems)
             targets = [*expected, *optional]
-            sel = choose.select(entries, targets, plan.suffix_is_newer)
+            sel = choose.select(entries, targets, plan.suffix_is_newer, limits.max_folder_files)
             if not sel.chosen and any(e.name.lower().endswith(".zip") for e in entries):
                 entries = with_nested_zips(entries, limits, stack, problems)
-                sel = choose.select(entries, targets, plan.suffix_is_newer)
+                sel = choose.select(
+                    entries, targets, plan.suffix_is_newer, limits.max_folder_files
+                )
             problems.extend(sel.problems)
             if not sel.chosen:
                 return empty_row(row, plan, entries, expected, problems)
@@ -124,7 +126,7 @@ def stage(
             "a grader problem, not yours: your instructor will look at it."
         )
         return invalid_row(row, target_dir, problems, reason)
-    missing = [t for t in expected if t not in sel.chosen and t not in dropped]
+    missing = [t for t in expected if not _found(t, sel.chosen, dropped)]
     if missing:
         problems.append(
             f"missing {', '.join(missing)}: not found anywhere in {plan.label} "
@@ -149,6 +151,13 @@ def stage(
         status="ok",
         message=message,
     )
+
+
+def _found(target: str, chosen: dict[str, Entry], dropped: dict[str, str]) -> bool:
+    """Whether a wanted name (or, for a folder, at least one file below it) was found."""
+    if choose.is_folder(target):
+        return any(name.startswith(target) for name in [*chosen, *dropped])
+    return target in chosen or target in dropped
 
 
 def drop_oversized(chosen: dict[str, Entry], limits: IntakeLimits) -> dict[str, str]:
