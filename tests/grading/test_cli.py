@@ -103,3 +103,25 @@ def test_precheck_explains_the_process_backend_once(tmp_path: Path) -> None:
     assert proc.returncode == 1, text
     assert text.count("without a sandbox") == 1, text
     assert "no isolation" not in text  # the backend's own warnings are folded into that note
+
+
+def test_profiles_and_tiers_come_from_the_plug_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "subs").mkdir()
+    subs = str(tmp_path / "subs")
+    assert grade_main([subs, "--assignment", "bert_pretrain", "--profile", "huge"]) == EXIT_USAGE
+    out = capsys.readouterr().out
+    assert "'huge'" in out and "official, small" in out
+    assert grade_main([subs, "--assignment", "mlm_step", "--profile", "small"]) == EXIT_USAGE
+    assert "mlm_step offers no profiles" in capsys.readouterr().out
+    assert grade_main([subs, "--assignment", "mlm_step", "--tier", "quality"]) == EXIT_USAGE
+    assert "no such opt-in tier" in capsys.readouterr().out
+    monkeypatch.setenv("NLPGRADE_ASSIGNMENT", "mlm_step")  # the default comes from the plug-ins
+    assert grade_main([subs, "--profile", "official"]) == EXIT_USAGE
+    assert "mlm_step offers no profiles" in capsys.readouterr().out
+    monkeypatch.delenv("NLPGRADE_ASSIGNMENT")
+    from grader.assignments import all_assignments, default_assignment
+
+    assert default_assignment() == next(a.name for a in all_assignments().values()
+                                        if a.default_choice)
