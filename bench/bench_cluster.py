@@ -92,7 +92,7 @@ def cluster(class_dir: Path, out: Path, workers: int) -> Timed:
     subs = find(class_dir)
     t0 = time.perf_counter()
     conn = connect(None, f"local:{workers}")
-    check_cluster(conn, "auto", {})
+    check_cluster(conn, "auto", {}, "mlm_step")
     engine = ClusterEngine(conn, sandbox="auto", resources={})
     try:
         t1 = time.perf_counter()

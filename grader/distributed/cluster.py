@@ -101,13 +101,16 @@ def connect(scheduler: str | None, cluster: str | None, *, wait_s: float = 60.0)
     return conn
 
 
-def check_cluster(conn: Connection, sandbox: str, resources: dict[str, float]) -> None:
-    """Fail up front when no worker has the resources or any worker cannot grade safely."""
+def check_cluster(
+    conn: Connection, sandbox: str, resources: dict[str, float], assignment: str = ""
+) -> None:
+    """Fail up front when no worker has the resources or any worker cannot grade safely (or,
+    given ``assignment``, lacks its plug-in)."""
     missing = missing_resources(conn.workers(), resources)
     if missing:
         raise ClusterProblem(missing)
     answers = conn.client.run(
-        preflight, sandbox, grader.__version__, torch.__version__, grader_code_hash()
+        preflight, sandbox, grader.__version__, torch.__version__, grader_code_hash(), assignment
     )
     problems = [problem for problem in answers.values() if problem]
     if problems:

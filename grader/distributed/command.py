@@ -64,7 +64,7 @@ def open_engine(args: argparse.Namespace, plan: RunPlan, console: Console) -> Cl
             console.print(f"[red]Cluster:[/] {exc}")
             raise SystemExit(2) from exc
         try:
-            check_cluster(conn, args.sandbox, resources)
+            check_cluster(conn, args.sandbox, resources, plan.assignment.name)
         except ClusterProblem as exc:
             conn.close()
             console.print(f"[red]The cluster cannot grade this run:[/] {exc}")

@@ -96,11 +96,22 @@ def open_sandbox(name: str) -> Sandbox:
     return sandbox
 
 
-def preflight(sandbox: str, grader_version: str, torch_version: str, code_hash: str) -> str:
-    """Run on every worker before a class starts: "" when it can grade, else why not."""
+def preflight(
+    sandbox: str, grader_version: str, torch_version: str, code_hash: str, assignment: str = ""
+) -> str:
+    """Run on every worker before a class starts: "" when it can grade, else why not.
+
+    Loading the assignment here also finds a worker without its plug-in up front, and takes the
+    imports out of the first task.
+    """
     problem = version_problem(grader_version, torch_version, code_hash)
     if problem:
         return problem
+    if assignment:
+        try:
+            get_assignment(assignment)
+        except KeyError as exc:
+            return f"worker {here()}: {exc.args[0]}"
     try:
         open_sandbox(sandbox)
     except WorkerRefused as exc:

@@ -131,3 +131,16 @@ def test_a_course_corpus_travels_as_bytes_and_the_worker_kit_matches(tmp_path: P
             state.prepared(other, {sha: corpus.read_bytes()})
     finally:
         state.close()
+
+
+def test_preflight_names_other_code_and_a_missing_assignment() -> None:
+    import torch
+
+    import grader
+    from grader.distributed.task import preflight
+    from grader.fingerprint import grader_code_hash
+
+    same = (grader.__version__, torch.__version__, grader_code_hash())
+    assert preflight("auto", *same, "mlm_step") == ""
+    assert "other nlpgrade code" in preflight("auto", *same[:2], "0" * 64, "mlm_step")
+    assert "unknown assignment 'no_such'" in preflight("auto", *same, "no_such")
