@@ -133,14 +133,16 @@ def main() -> None:
     p.add_argument("--sandbox", default="auto")
     p.add_argument("--reverse", action="store_true", help="grade at --jobs 2 first (order check)")
     p.add_argument("--jobs", type=int, choices=(1, 2), help="only this one run (no speed-up)")
-    p.add_argument("--no-floor", action="store_true", help="skip the bare-floor replay")
+    p.add_argument("--no-floor", action="store_true", help="skip the bare-floor replay (always "
+                   "skipped with --jobs 2: the floor is compared with the one-worker run)")
     args = p.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         class_dir = Path(tmp) / "class"
         class_dir.mkdir()
         make_class(class_dir, args.n)
-        store = None if args.no_floor else Path(tmp) / "store"
+        # The floor is one process per submission: compare it with the one-worker run only.
+        store = None if args.no_floor or args.jobs == 2 else Path(tmp) / "store"
         order = [2, 1] if args.reverse else [1, 2]
         runs: dict[int, tuple[float, list[SubmissionResult], dict[str, Any]]] = {}
         for jobs in [args.jobs] if args.jobs else order:
