@@ -24,6 +24,21 @@ MODULE = "classifier"
 MAX_TEXT = 200  # characters of a student-made string sent back
 
 
+def _warm_up() -> None:
+    """Build one throw-away model of each kind in the zygote: transformers adds attributes to
+    torch (``nn.Module.smart_apply``) the first time it initialises weights, and that must
+    happen before the zygote's torch snapshot, or it would be blamed on the student's code."""
+    from transformers import BertForMaskedLM
+
+    tiny = BertConfig(vocab_size=8, hidden_size=4, num_hidden_layers=1, num_attention_heads=1,
+                      intermediate_size=4, max_position_embeddings=8)
+    BertForSequenceClassification(tiny)
+    BertForMaskedLM(tiny)
+
+
+_warm_up()
+
+
 def _student(ctx: ProbeContext) -> Any:
     return ctx.import_student(MODULE)
 
