@@ -63,7 +63,7 @@ class CheckResult(BaseModel):
 
     id: str
     title: str
-    tier: Literal["property", "reference", "file"] = "property"
+    tier: str = "property"  # file, property, reference or an opt-in tier of the plug-in
     status: CheckStatus
     score: float = Field(ge=0.0, le=1.0, default=0.0)  # fraction of the check earned
     message: str = ""  # what was expected, what was found, where to look

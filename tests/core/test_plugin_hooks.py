@@ -51,3 +51,12 @@ def test_defaults_ask_nothing_and_folders_do_not_detect(tmp_path: Path) -> None:
     assert not demo.detect(tmp_path)
     (tmp_path / "a.py").write_text("")
     assert demo.detect(tmp_path)
+
+
+def test_a_check_of_an_opt_in_tier_has_a_result() -> None:
+    """A verdict of an opt-in tier (``quality``) is recorded like any other, and round-trips."""
+    from grader.results import CheckResult, CheckStatus
+
+    result = CheckResult(id="quality.accuracy", title="q", tier="quality",
+                         status=CheckStatus.PASSED, score=1.0)
+    assert CheckResult.model_validate_json(result.model_dump_json()).tier == "quality"
