@@ -38,7 +38,9 @@ def tokenizer(snapshot: str) -> Any:
     """The tokenizer of the cache's snapshot folder, loaded from that path (no hub lookup)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer
+    from transformers.utils import logging
 
+    logging.set_verbosity_error()  # "longer than 512" on purpose: the long review case
     return AutoTokenizer.from_pretrained(snapshot)
 
 

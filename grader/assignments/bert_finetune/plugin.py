@@ -19,6 +19,7 @@ from grader.assignments.bert_finetune import data as D
 from grader.assignments.bert_finetune import hfcache
 from grader.assignments.bert_finetune.checks import registry
 from grader.assignments.bert_finetune.prepared import Prepared
+from grader.assignments.bert_finetune.quality import quality_accuracy
 from grader.cachedir import cache_root, owned_dir
 from grader.checks import CheckRegistry
 from grader.rubric import Rubric
@@ -41,6 +42,9 @@ def classifier_parameters(snapshot: str) -> int:
     return emb + config.num_hidden_layers * layer + (h * h + h) + (h * 2 + 2)
 
 
+__all__ = ["BertFinetune", "quality_accuracy"]  # importing quality registers its check
+
+
 class BertFinetune(Assignment):
     """BERT fine-tuning for movie-review sentiment (MSU NLP course, FILIMDB)."""
 
@@ -52,6 +56,7 @@ class BertFinetune(Assignment):
     tier_resources: ClassVar[dict[str, dict[str, float]]] = {"quality": {"GPU": 1}}
     data_settings: ClassVar[tuple[str, ...]] = ("data_dir",)
     preload_modules: ClassVar[tuple[str, ...]] = ("transformers",)
+    optional_tiers: ClassVar[tuple[str, ...]] = ("quality",)
 
     def prepare(self, rubric: Rubric, *, with_reference: bool) -> Prepared:
         """The offline caches, the interface sample and the parent's own counts."""
@@ -68,6 +73,7 @@ class BertFinetune(Assignment):
                                       int(rubric.setting("interface_eval", 32))),
             classifier_parameters=classifier_parameters(snapshot),
             data_dir=data_dir,
+            parts=parts,
         )
 
     def worker_env(self, ctx: GradingContext, session: str) -> dict[str, str]:
@@ -86,9 +92,7 @@ class BertFinetune(Assignment):
         if session == "student":
             cache, threads = prepared.tiny_cache, 1
         elif session == "quality":
-            if prepared.real_cache is None:
-                prepared.real_cache = hfcache.model_cache("real")
-            cache, threads = prepared.real_cache, int(ctx.setting("quality_threads", 2))
+            cache, threads = prepared.real_cache_dir(), int(ctx.setting("quality_threads", 2))
         else:
             raise RuntimeError(f"unknown session kind {session!r}")
         return SandboxSpec(
