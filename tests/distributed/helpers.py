@@ -82,3 +82,9 @@ def starve_probes(every_session: bool) -> None:
 def starved_probes() -> int:
     """How many probe cgroups ``starve_probes`` has starved in this process."""
     return len(_STARVED)
+
+
+def profiler_running(dask_worker: object) -> bool:
+    """Whether this Dask worker's statistical profiler still samples (through ``client.run``)."""
+    callbacks = getattr(dask_worker, "periodic_callbacks", {})
+    return any(callbacks[n].is_running() for n in ("profile", "profile-cycle") if n in callbacks)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import grade_main
-from tests.distributed.helpers import make_class, read_results, verdicts
+from tests.distributed.helpers import make_class, profiler_running, read_results, verdicts
 
 distributed = pytest.importorskip("distributed")
 
@@ -83,6 +83,29 @@ def test_a_local_cluster_listens_on_loopback_only() -> None:
         conn.close()
     assert len(listening) >= 3  # scheduler, its HTTP endpoints, the worker (and its nanny)
     assert {a.ip for a in listening} == {"127.0.0.1"}
+
+
+def test_grading_workers_stop_their_profiler() -> None:
+    """Dask's profiler samples the running task every 10 ms under the GIL: off on workers the
+    client connects to (started by anyone), and never started on a ``local:N`` cluster."""
+    from grader.distributed.cluster import connect
+
+    with _cluster(n_workers=1) as cluster:  # a plain cluster: profiling on, as `dask worker`
+        plain = distributed.Client(cluster.scheduler_address)
+        try:
+            assert all(plain.run(profiler_running).values())
+        finally:
+            plain.close()
+        conn = connect(cluster.scheduler_address, None)
+        try:
+            assert not any(conn.client.run(profiler_running).values())
+        finally:
+            conn.close()
+    conn = connect(None, "local:1")
+    try:
+        assert not any(conn.client.run(profiler_running).values())
+    finally:
+        conn.close()
 
 
 def test_a_worker_killed_mid_class_loses_nothing(klass: tuple[Path, dict], tmp_path: Path) -> None:
