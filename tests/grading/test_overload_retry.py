@@ -1,4 +1,4 @@
-"""A submission whose probes were starved of CPU (here: the real probe cgroups cut to 0.1 % of a
+"""A submission whose probes were starved of CPU (here: the real probe cgroups cut to 0.5 % of a
 core, as a hopelessly overloaded host would) is graded again after the class; when the host is
 fine by then it gets its real grade, and when it is not the row says "the grading machine was
 overloaded; regrade" and is not served from the cache on the next run."""
@@ -6,6 +6,7 @@ overloaded; regrade" and is not served from the cache on the next run."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,21 +23,22 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _starve(monkeypatch: pytest.MonkeyPatch, probes: int | None) -> list[int]:
-    """Cut the CPU of the next ``probes`` probe groups (None: all) to 0.1 % of a core.
+def _starve(monkeypatch: pytest.MonkeyPatch, while_: Callable[[], bool]) -> list[int]:
+    """Cut the CPU of every probe group made while ``while_()`` holds to 0.5 % of a core.
 
-    (1 ms per second: even the lightest probe needs more, so a starved probe cannot finish.)
+    1 ms per 200 ms period: 20 ms of CPU in the 4 s wall net. A short period keeps the throttled
+    wait still in progress at the deadline small, so the wait counters see the starvation.
     """
     real = SessionCgroups.new_probe
     starved: list[int] = []
 
     def new_probe(self: SessionCgroups, memory_mb: int, pids: int) -> ProbeCgroup:
         cg = real(self, memory_mb, pids)
-        if probes is None or len(starved) < probes:
+        if while_():
             if cg.v2:
-                (cg.dirs["memory"] / "cpu.max").write_text("1000 1000000")
+                (cg.dirs["memory"] / "cpu.max").write_text("1000 200000")
             else:
-                (cg.dirs["cpu"] / "cpu.cfs_period_us").write_text("1000000")
+                (cg.dirs["cpu"] / "cpu.cfs_period_us").write_text("200000")
                 (cg.dirs["cpu"] / "cpu.cfs_quota_us").write_text("1000")
             starved.append(1)
         return cg
@@ -65,7 +67,7 @@ def test_starved_row_is_retried_and_never_cached(
     shutil.copy2(ROOT / "reference" / "mlm_step" / "mlm_step.py", subs_dir / "mlm_step.py")
 
     # The host stays overloaded: both passes starve, the row says so and is not cached.
-    starved = _starve(monkeypatch, None)
+    starved = _starve(monkeypatch, lambda: True)
     plan = _plan(tmp_path, "always")
     prepare_run(plan)
     subs = intake(tmp_path / "class", plan)
@@ -80,12 +82,14 @@ def test_starved_row_is_retried_and_never_cached(
     assert n_first >= 2  # the first pass and the retry both ran probes
 
     # Overloaded during the first pass only: the retry after the class gives the real grade.
+    # (Every probe of the first pass is starved: a light one may finish on its 20 ms, the first
+    # that does not voids the pass; the retry's probes are not starved.)
     monkeypatch.undo()
-    _starve(monkeypatch, 1)
+    firsts.clear()
+    _starve(monkeypatch, lambda: not firsts)
     plan = _plan(tmp_path, "once")
     prepare_run(plan)
     subs = intake(tmp_path / "class", plan)
-    firsts.clear()
     [row] = grade_all(subs, plan, on_done=lambda r, cached: firsts.append(r))
     assert firsts[0].message == HOST_OVERLOAD_MESSAGE
     assert row.status == SubmissionStatus.GRADED and row.score == row.max_score, [
