@@ -35,6 +35,7 @@ def _grade(folder: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.quality
 def test_reference_passes_and_inverted_answers_fail(tmp_path: Path) -> None:
     source = REFERENCE.read_text().replace('"seq_len": 128,', '"seq_len": 64,')
     (tmp_path / "ok").mkdir()
