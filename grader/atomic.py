@@ -1,11 +1,31 @@
-"""Atomic file writes: a reader, or a rerun after ``kill -9``, sees the old file or the new one."""
+"""Atomic file writes: a reader, or a rerun after ``kill -9``, sees the old file or the new one.
+
+Also the build lock of cached folders: concurrent runs build a cache entry once, the others wait.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def build_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created 0600, never through a link) while building.
+
+    The final rename of what is built stays atomic on its own; the lock only saves the
+    duplicate work of runs that start at the same moment.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

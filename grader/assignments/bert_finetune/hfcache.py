@@ -16,16 +16,15 @@ in (bert-base-uncased has none). Nothing in a cache is ever written at run time.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+from grader.atomic import build_lock
 from grader.cachedir import cache_root
 
 REPOS = ("bert-base-uncased", "google-bert/bert-base-uncased")
@@ -146,7 +145,7 @@ def model_cache(kind: str, *, cache_dir: Path | None = None) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     if (target / ".complete").is_file():
         return target
-    with _lock(base / f".hf-{kind}.lock"):
+    with build_lock(base / f".hf-{kind}.lock"):
         if (target / ".complete").is_file():
             return target
         shutil.rmtree(target, ignore_errors=True)
@@ -168,12 +167,3 @@ def snapshot_dir(cache: Path) -> Path:
     return base / "snapshots" / (base / "refs" / "main").read_text().strip()
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock``: concurrent runs build a cache once, the others wait."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -28,7 +28,6 @@ imported here in the trusted process; no student code is involved.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib
 import json
@@ -46,6 +45,7 @@ from pydantic import BaseModel, ConfigDict
 from safetensors.torch import save_file
 
 from grader.assignments.bert_pretrain.profiles import Profile, get_profile, render_config
+from grader.atomic import build_lock
 from grader.cachedir import cache_root
 
 KIT_FORMAT = 2  # bump when the kit layout or batch recipe changes: old caches are not reused
@@ -333,7 +333,7 @@ def build_kit(profile: str, *, corpus: Path | None = None, vocab: Path | None = 
     if kit is not None and _private_ok(private):
         return kit
     cache.mkdir(parents=True, exist_ok=True)
-    with _build_lock(cache / f".{target.name}.lock"):
+    with build_lock(cache / f".{target.name}.lock"):
         kit = _load_existing(target)  # a concurrent run may have built it meanwhile
         if kit is not None and _private_ok(private):
             return kit
@@ -372,15 +372,3 @@ def _load_existing(target: Path) -> Kit | None:
         return None
 
 
-@contextlib.contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path``: concurrent runs build a kit once, the others wait.
-
-    The rename above stays atomic on its own; the lock only saves the duplicate work.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
