@@ -40,7 +40,9 @@ def solution_lines() -> set[str]:
             in_region = inside and len(text) >= 24 and not text.startswith("#")
             if in_region or (whole_file_hidden and len(text) >= 40 and not boilerplate):
                 hidden.add(text)
-    public = "\n".join(p.read_text() for p in (ROOT / "student_template").rglob("*") if p.is_file())
+    handout = (ROOT / "student_template").rglob("*")  # (bytecode a test import left is not text)
+    public = "\n".join(p.read_text() for p in handout
+                       if p.is_file() and "__pycache__" not in p.parts)
     return {line for line in hidden if line not in public}  # what the handout states is public
 
 
