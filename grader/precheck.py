@@ -230,10 +230,11 @@ def print_checklist(console: Console, result: SubmissionResult, assignment: Assi
         console.print(Text.assemble(("warning: ", "yellow"), w))
     predicted = predicted_score(result, assignment, rubric)
     possible = sum(i.max_points for i in result.items if i.id in visible)
+    undecided = result.max_score - possible
     console.print(
-        f"\nPredicted for the parts precheck can decide: [bold]{predicted:g} / {possible:g}[/]. "
-        f"Items marked ? (up to {result.max_score - possible:g} points) are {NOT_DECIDABLE}: "
-        "they are decided when your instructor grades with the reference solution."
+        f"\nPredicted for the parts precheck can decide: [bold]{predicted:g} / {possible:g}[/]."
+        + (f" Items marked ? (up to {undecided:g} points) are {NOT_DECIDABLE}: they are decided "
+           "when your instructor grades with the reference solution." if undecided > 0 else "")
     )
     if not problems:
         console.print("[green]Everything precheck can test passes.[/]")
