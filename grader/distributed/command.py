@@ -52,7 +52,7 @@ def open_engine(args: argparse.Namespace, plan: RunPlan, console: Console) -> Cl
         console.print(f"[red]Grading on a cluster needs Dask:[/] {exc}. Install it: {INSTALL_HINT}")
         raise SystemExit(2) from exc
     try:
-        resources = run_resources(plan.assignment, plan.rubric, args.resources)
+        resources = run_resources(plan.assignment, plan.rubric, args.resources, plan.tiers)
     except ValueError as exc:
         console.print(f"[red]--resources:[/] {exc}")
         raise SystemExit(2) from exc

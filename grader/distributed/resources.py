@@ -37,23 +37,26 @@ def _merge(into: dict[str, float], more: Mapping[str, float]) -> None:
         into[name] = max(into.get(name, 0.0), float(amount))
 
 
-def tiers_used(assignment: Assignment, rubric: Rubric) -> set[str]:
-    """The tiers of the checks the rubric names and of the checks those depend on."""
+def tiers_used(assignment: Assignment, rubric: Rubric, asked: Iterable[str] = ()) -> set[str]:
+    """The tiers that will run: those of the checks the rubric names and of the checks those
+    depend on, less the assignment's opt-in tiers not ``asked`` for (``grade --tier``)."""
     wanted = set(rubric.check_ids)
+    skipped = set(assignment.optional_tiers) - set(asked)
     tiers: set[str] = set()
     for spec in reversed(list(assignment.checks)):
         if spec.id in wanted:
             tiers.add(spec.tier)
             wanted.update(spec.depends)
-    return tiers
+    return tiers - skipped
 
 
 def run_resources(
-    assignment: Assignment, rubric: Rubric, extra: Iterable[str] = ()
+    assignment: Assignment, rubric: Rubric, extra: Iterable[str] = (), asked: Iterable[str] = ()
 ) -> dict[str, float]:
-    """What every task of this run asks a worker for (empty: any worker will do)."""
+    """What every task of this run asks a worker for (empty: any worker will do); ``asked``: the
+    opt-in tiers of ``grade --tier``."""
     needed: dict[str, float] = {}
-    for tier in sorted(tiers_used(assignment, rubric)):
+    for tier in sorted(tiers_used(assignment, rubric, asked)):
         _merge(needed, assignment.tier_resources.get(tier, {}))
     _merge(needed, parse_resources(str(rubric.setting("worker_resources", ""))))
     for text in extra:

@@ -38,12 +38,14 @@ class RunSpec(BaseModel):
     reference: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256
     reference_hash: str = ""
     data: dict[str, tuple[str, str]] = Field(default_factory=dict)  # setting -> (file name, sha)
+    tiers: tuple[str, ...] = ()  # the opt-in tiers asked for (grade --tier)
 
     def plan_key(self) -> str:
         """What a worker's cached run depends on (one prepared plan per distinct key)."""
         return "|".join(
             [self.assignment, self.rubric_hash, str(self.with_reference), self.sandbox,
-             self.reference_hash, self.kit_hash, *sorted(sha for _, sha in self.data.values())]
+             self.reference_hash, self.kit_hash, ",".join(self.tiers),
+             *sorted(sha for _, sha in self.data.values())]
         )
 
 
@@ -83,5 +85,6 @@ def run_spec(plan: RunPlan, sandbox: str) -> tuple[RunSpec, Path | None]:
         reference=files,
         reference_hash=tree_hash(files) if files else "",
         data=data,
+        tiers=plan.tiers,
     )
     return spec, reference

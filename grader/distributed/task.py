@@ -187,6 +187,7 @@ class WorkerState:
                 out_dir=self.root / "out",
                 use_cache=False,
                 with_reference=run.with_reference,
+                tiers=tuple(run.tiers),
             )
             prepare_run(plan)
             if plan.kit_hash != run.kit_hash:

@@ -52,6 +52,16 @@ def test_a_declared_tier_asks_for_its_resources() -> None:
     assert run_resources(a, light) == {}
 
 
+def test_an_opt_in_tier_asks_only_when_grade_asks_for_it() -> None:
+    a = get_assignment("bert_finetune")
+    rubric = a.default_rubric()
+    assert "quality.accuracy" in rubric.check_ids  # listed with 0 points, run only on --tier
+    assert "quality" not in tiers_used(a, rubric)
+    assert run_resources(a, rubric) == {}
+    assert "quality" in tiers_used(a, rubric, ["quality"])
+    assert run_resources(a, rubric, asked=["quality"]) == {"GPU": 1.0}
+
+
 def test_rubric_setting_and_option_add_resources() -> None:
     a = get_assignment("mlm_step")
     rubric = a.default_rubric()

@@ -144,3 +144,24 @@ def test_preflight_names_other_code_and_a_missing_assignment() -> None:
     assert preflight("auto", *same, "mlm_step") == ""
     assert "other nlpgrade code" in preflight("auto", *same[:2], "0" * 64, "mlm_step")
     assert "unknown assignment 'no_such'" in preflight("auto", *same, "no_such")
+
+
+def test_the_opt_in_tiers_asked_for_travel_to_the_worker(tmp_path: Path) -> None:
+    """``grade --tier quality --cluster ...``: the worker grades with the tiers the client asked
+    for (its cache key says so), and a run without them is another prepared plan."""
+    from grader.distributed.task import WorkerState
+
+    a = get_assignment("bert_finetune")
+    plan = RunPlan(assignment=a, rubric=a.default_rubric(), sandbox=get_sandbox("auto"),
+                   out_dir=tmp_path / "out", with_reference=False, tiers=("quality",))
+    prepare_run(plan)
+    spec, _ = run_spec(plan, "auto")
+    assert spec.tiers == ("quality",)
+    plain = spec.model_copy(update={"tiers": ()})
+    assert plain.plan_key() != spec.plan_key()
+    state = WorkerState()
+    try:
+        assert state.prepared(spec, {}).plan.tiers == ("quality",)
+        assert state.prepared(plain, {}).plan.tiers == ()
+    finally:
+        state.close()
