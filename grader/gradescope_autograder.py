@@ -87,7 +87,8 @@ else  # CPU torch from PyTorch's index (never a CUDA build), the rest from PyPI
   SOURCES=(--index-url https://download.pytorch.org/whl/cpu
            --extra-index-url https://pypi.org/simple)
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check "${{SOURCES[@]}}" "${{PINS[@]}}" "$SRC"
+"$VENV/bin/pip" install -q --disable-pip-version-check "${{SOURCES[@]}}" "${{PINS[@]}}" \\
+  "$SRC{extras}"
 # Build the kit and calibrate now, into the image, so that each submission only grades.
 NLPGRADE_REFERENCE_ROOT="$SRC/reference" NLPGRADE_RUBRIC_ROOT="$SRC/rubrics" \\
   "$VENV/bin/nlpgrade-gradescope" --assignment {assignment}{profile_arg} \\
@@ -234,10 +235,11 @@ def build_autograder_zip(
 
     ``assignment`` defaults to the plug-ins' default; ``profile`` to the rubric's (no flag).
     """
-    from grader.assignments import default_assignment
+    from grader.assignments import default_assignment, get_assignment
     from grader.assignments.base import REPO_ROOT
 
     assignment = assignment or default_assignment()
+    extras = get_assignment(assignment).package_extras
     root = REPO_ROOT if root is None else root
     missing = missing_parts(root, assignment)
     if missing:
@@ -247,7 +249,8 @@ def build_autograder_zip(
             "in the course repository, or pass --root PATH to it."
         )
     profile_arg = f" --profile {profile}" if profile else ""
-    fmt = {"assignment": assignment, "profile_arg": profile_arg, "sandbox": sandbox}
+    fmt = {"assignment": assignment, "profile_arg": profile_arg, "sandbox": sandbox,
+           "extras": f"[{','.join(extras)}]" if extras else ""}
     with zipfile.ZipFile(dest, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.format(**fmt).encode(), EXEC_MODE)
         _add(zf, "run_autograder", RUN_AUTOGRADER.format(**fmt).encode(), EXEC_MODE)

@@ -74,6 +74,9 @@ class Assignment(ABC):
     # Modules the sandbox's zygote imports after torch and before any probe forks (shared,
     # copy-on-write, by every probe of a session), e.g. ("transformers",).
     preload_modules: ClassVar[tuple[str, ...]] = ()
+    # Extras of the nlpgrade package a grading machine needs for this assignment, e.g.
+    # ("bert-finetune",): Gradescope's setup.sh installs ``nlpgrade[those]``.
+    package_extras: ClassVar[tuple[str, ...]] = ()
     # The submitted file a zoo case's ``checkpoint = "..."`` is copied in as (``--self-test``).
     checkpoint_file: ClassVar[str | None] = None
 

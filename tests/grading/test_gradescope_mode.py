@@ -59,6 +59,40 @@ def test_autograder_zip_layout(tmp_path: Path) -> None:
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 
+def test_setup_installs_the_extras_the_assignment_declares(tmp_path: Path) -> None:
+    """bert_finetune needs transformers and the offline checkpoint on the grading image."""
+    setups = {}
+    for name in ("bert_finetune", "bert_pretrain"):
+        dest = build_autograder_zip(tmp_path / f"{name}.zip", assignment=name)
+        with zipfile.ZipFile(dest) as zf:
+            setups[name] = zf.read("setup.sh").decode()
+    assert '"$SRC[bert-finetune]"' in setups["bert_finetune"]
+    assert '"$SRC"' in setups["bert_pretrain"] and "[bert-finetune]" not in setups["bert_pretrain"]
+    script = tmp_path / "setup.sh"
+    script.write_text(setups["bert_finetune"])
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0  # still valid bash
+
+
+def test_the_docker_images_hold_what_every_assignment_imports() -> None:
+    """The worker image has every module a plug-in preloads in its sandbox; the full image
+    installs every assignment's extra (pyproject's ``assignments`` extra lists them all)."""
+    import tomllib
+
+    from grader.assignments import all_assignments
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    worker = dockerfile.split("FROM worker AS grade")[0]
+    installed = next(line for line in worker.splitlines() if "-c /tmp/grading.txt" in line)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for name, a in all_assignments().items():
+        for module in ("torch", *a.preload_modules):
+            assert module in installed.split(), (name, module, installed)
+        for extra in a.package_extras:
+            assert f"nlpgrade[{extra}]" in extras["assignments"], (name, extra)
+    assert '"nlpgrade[assignments]"' in dockerfile
+
+
 def test_zip_refuses_without_the_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                            ) -> None:
     installed = tmp_path / "site-packages"  # what an installed wheel looks like: no reference

@@ -14,6 +14,7 @@ import torch
 
 from grader.assignments.bert_finetune import cases as C
 from grader.assignments.bert_finetune import expected as E
+from grader.assignments.bert_finetune import mlm as M
 from grader.checks import CheckRegistry, Verdict
 from grader.results import CheckStatus
 from grader.sandbox import Limits
@@ -538,3 +539,50 @@ def interface_pretrain(ctx: GradingContext) -> Verdict:
         return Verdict.failed(problem + " (after pretrain)")
     return Verdict.passed(f"pretrain took {out.data.get('pretrain_cpu_s')} CPU s; train accepted "
                           "its params.")
+
+
+MLM_SEQ, MLM_SEED = 128, 41
+
+
+@registry.check("pretrain.mlm_loss", "pretrain lowers the MLM loss on texts it never saw",
+                depends=("interface.pretrain",))
+def pretrain_mlm_loss(ctx: GradingContext) -> Verdict:
+    """The weights ``pretrain()`` returned (tiny BERT, your QUICK settings), loaded over the
+    checkpoint's, give a lower masked-token loss on held-out reviews than the checkpoint itself:
+    the parent masks those texts (15 %, 80/10/10, its own seed) and computes both losses."""
+    first = ctx.results.get("interface.pretrain")
+    if first is not None and first.status != CheckStatus.PASSED:
+        return Verdict.skipped("Needs pretrain, train and classify to run first (see above).")
+    out = _interface(ctx, pretrain=True)
+    state = {k.removeprefix("mlm."): v for k, v in out.tensors.items() if k.startswith("mlm.")}
+    if not state:
+        return Verdict.failed(
+            f"pretrain returned a {out.data.get('pretrain_type')} in which the grader found no "
+            "BertForMaskedLM weights: return {\"mlm_state\": model.state_dict(), ...} as the "
+            "template's docstring says, so that train() (and the grader) can start from them.")
+    prep = _prep(ctx)
+    tok = _tok(ctx)
+    key = ("heldout_ids",)
+    if key not in ctx.shared.values:
+        ctx.shared.values[key] = E.masking_ids(tok, prep.heldout, MLM_SEQ)
+    try:
+        before, after, taken = M.loss_before_after(prep.snapshot, state,
+                                                   ctx.shared.values[key], tok, MLM_SEED)
+    except ValueError as exc:
+        return Verdict.failed(f"The weights in {out.data.get('weights_from')} do not fit "
+                              f"bert-base-uncased's MLM model: {exc}.")
+    drop = before - after
+    need = float(ctx.setting("pretrain_min_drop", 1e-4))
+    where = (f"On {len(prep.heldout)} held-out reviews the masked-token loss went from "
+             f"{before:.4f} (the checkpoint) to {after:.4f} (your pretrained weights)")
+    if drop < need:
+        hint = (" Your weights equal the checkpoint's on these texts: does the loop call "
+                "optimizer.step() (and backward() on the MLM loss)?" if abs(drop) < 1e-7 else
+                " Is the loss the MLM loss of the masked ids (labels -100 off the selected "
+                "tokens), and is pretrain_lr positive and at most 1e-3?")
+        return Verdict.failed(f"{where}: a drop of {drop:.2g}; at least {need:g} is expected "
+                              f"after your QUICK pretraining steps.{hint}",
+                              drop=drop)
+    return Verdict.passed(f"{where}, a drop of {drop:.2g} (from {taken} tensors of "
+                          f"{out.data.get('weights_from')}).",
+                          drop=drop)

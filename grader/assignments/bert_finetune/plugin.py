@@ -57,6 +57,7 @@ class BertFinetune(Assignment):
     data_settings: ClassVar[tuple[str, ...]] = ("data_dir",)
     preload_modules: ClassVar[tuple[str, ...]] = ("transformers",)
     optional_tiers: ClassVar[tuple[str, ...]] = ("quality",)
+    package_extras: ClassVar[tuple[str, ...]] = ("bert-finetune",)
 
     def prepare(self, rubric: Rubric, *, with_reference: bool) -> Prepared:
         """The offline caches, the interface sample and the parent's own counts."""
@@ -65,12 +66,14 @@ class BertFinetune(Assignment):
         data_dir = str(rubric.setting("data_dir", ""))
         parts = D.load_parts(data_dir)
         kit = owned_dir(cache_root() / "kits" / f"{self.name}-empty", mode=0o755)
+        sample = D.interface_sample(parts, int(rubric.setting("interface_train", 64)),
+                                    int(rubric.setting("interface_eval", 32)))
         return Prepared(
             kit_dir=kit,
             tiny_cache=tiny,
             snapshot=snapshot,
-            sample=D.interface_sample(parts, int(rubric.setting("interface_train", 64)),
-                                      int(rubric.setting("interface_eval", 32))),
+            sample=sample,
+            heldout=D.heldout_texts(parts, sample, int(rubric.setting("heldout_texts", 32))),
             classifier_parameters=classifier_parameters(snapshot),
             data_dir=data_dir,
             parts=parts,

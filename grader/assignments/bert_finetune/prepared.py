@@ -22,6 +22,7 @@ class Prepared:
     data_dir: str = ""
     real_cache: Path | None = None
     parts: dict[str, D.Part] = field(default_factory=dict)  # parent only: labels included
+    heldout: list[str] = field(default_factory=list)  # pretrain's MLM loss is scored on these
     info: dict[str, Any] = field(default_factory=dict)
 
     def real_cache_dir(self) -> Path:

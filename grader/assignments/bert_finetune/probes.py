@@ -22,6 +22,8 @@ from transformers import BertConfig, BertForSequenceClassification
 
 MODULE = "classifier"
 MAX_TEXT = 200  # characters of a student-made string sent back
+MAX_WEIGHTS = 8_000_000  # floats of pretrain()'s weights sent back (the tiny BERT has ~1.1 M)
+WEIGHT_PREFIXES = ("bert.", "cls.predictions.")
 
 
 def _warm_up() -> None:
@@ -231,6 +233,32 @@ def load(ctx: ProbeContext) -> None:
     ctx.emit(facts)
 
 
+def pretrained_weights(params: Any) -> tuple[dict[str, torch.Tensor], str]:
+    """The MLM weights ``pretrain()`` returned, and where they were found.
+
+    Looked for as the template documents (``params["mlm_state"]``, a state dict), else as any
+    model or state dict among the values of a returned dict, else as a returned model."""
+    candidates: list[tuple[str, Any]] = []
+    if isinstance(params, dict):
+        if "mlm_state" in params:
+            candidates.append(("params['mlm_state']", params["mlm_state"]))
+        candidates += [(f"params[{str(k)[:40]!r}]", v) for k, v in params.items()
+                       if k != "mlm_state"]
+    else:
+        candidates.append(("the returned value", params))
+    for where, value in candidates:
+        if isinstance(value, torch.nn.Module):
+            value = value.state_dict()
+        if not isinstance(value, dict):
+            continue
+        found = {str(k): v for k, v in value.items() if isinstance(v, torch.Tensor)
+                 and str(k).startswith(WEIGHT_PREFIXES)}
+        if found and sum(v.numel() for v in found.values()) <= MAX_WEIGHTS:
+            # cloned one by one: tied weights share storage, which safetensors refuses
+            return {k: v.detach().to("cpu").clone() for k, v in found.items()}, where
+    return {}, ""
+
+
 def _floats(values: Any) -> list[float] | str:
     if not isinstance(values, (list, tuple)):
         return type(values).__name__
@@ -257,6 +285,7 @@ def interface(ctx: ProbeContext) -> None:
         pretrain_params = mod.pretrain([p["train_texts"], p["unlabeled_texts"]])
         facts["pretrain_cpu_s"] = round(time.process_time() - t0, 3)
         facts["pretrain_type"] = type(pretrain_params).__name__
+        weights, facts["weights_from"] = pretrained_weights(pretrain_params)
     lrs: list[float] = []
     handle = register_optimizer_step_pre_hook(
         lambda opt, a, k: lrs.append(float(opt.param_groups[0]["lr"])))
@@ -291,4 +320,4 @@ def interface(ctx: ProbeContext) -> None:
     else:
         facts["labels_type"] = type(labels).__name__
     facts["finite"] = all(math.isfinite(x) for x in facts.get("lrs", []))
-    ctx.emit(facts)
+    ctx.emit(facts, {f"mlm.{k}": v for k, v in weights.items()} if p.get("pretrain") else None)

@@ -44,7 +44,9 @@ def quality_data(prep: Prepared, n_train: int, n_eval: int) -> dict[str, Any]:
 @torch.no_grad()
 def _features(snapshot: str, texts: list[str], seq_len: int = 128) -> torch.Tensor:
     from transformers import AutoTokenizer, BertModel
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # no "Loading weights" bar on the instructor's terminal
     tok = AutoTokenizer.from_pretrained(snapshot)
     model = BertModel.from_pretrained(snapshot).eval()
     rows = []

@@ -108,6 +108,10 @@ MUTANTS: dict[str, list[tuple[str, str]]] = {
         "    selected = (torch.rand(input_ids.shape, generator=generator) < 0.15) & ~special\n",
         "    selected = torch.rand(input_ids.shape, generator=generator) < 0.15\n",
     )],
+    "pretrain_never_steps": [(
+        '        out.loss.backward()\n        optimizer_step(model, optimizer, scheduler, hp["clip"])\n',
+        "        out.loss.backward()\n        optimizer.zero_grad()\n",
+    )],
     "head_768": [(
         "    if pretrain_params is not None:\n        encoder",
         "    model.classifier = torch.nn.Linear(768, len(LABELS))\n"
