@@ -6,8 +6,10 @@
    cluster / threads (goal <= 1.1x), for the grading alone and with the cluster's start.
 2. Scale: ``--scale`` submissions (default 200) with kits cached, as on any rerun, on a local
    cluster of 1 worker and of 2 workers; prints the throughput ratio (goal >= 1.8x on 2 free
-   cores). By default they are the handed-out template (``--scale-kind template``): each one is
-   really graded (intake, its own sandboxed worker with torch imported, every probe run until it
+   cores) and, beside it, the machine's own ceiling measured right after: bare
+   ``python -c 'import torch; ...'`` processes two at a time vs one at a time (no grader code).
+   By default they are the handed-out template (``--scale-kind template``): each one is really
+   graded (intake, its own sandboxed worker with torch imported, every probe run until it
    stops at a TODO, every check and rubric item scored, the row written) but costs little compute,
    so 200 fit in minutes; ``--scale-kind mixed`` uses the overhead class's mix instead.
 
@@ -105,6 +107,33 @@ def cluster(class_dir: Path, out: Path, workers: int) -> Timed:
     return grading, time.perf_counter() - t0, results
 
 
+CEILING_JOB = ("import torch; torch.manual_seed(0); x = torch.randn(192, 192); "
+               "[x @ x for _ in range(1500)]")
+
+
+def ceiling(jobs: int = 8) -> float:
+    """The machine's own 2-process speed-up now: ``jobs`` bare ``python -c 'import torch; ...'``
+    processes (one thread each, like a sandboxed worker: an interpreter start, torch's import,
+    compute) run one at a time, then two at a time; returns (1 at a time s) / (2 at a time s).
+    No grader code runs: this is what 2 workers could reach at best on these cores."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(parallel: int) -> float:
+        t0 = time.perf_counter()
+        for start in range(0, jobs, parallel):
+            procs = [subprocess.Popen([sys.executable, "-c", CEILING_JOB], env=env)
+                     for _ in range(min(parallel, jobs - start))]
+            for proc in procs:
+                proc.wait()
+        return time.perf_counter() - t0
+
+    run(1)  # warm the page cache
+    return run(1) / run(2)
+
+
 def verdicts(results: list[SubmissionResult]) -> list[object]:
     """What must not change with the engine."""
     return [(r.student, r.score, [(c.id, c.status, c.score, c.message) for c in r.checks])
@@ -153,8 +182,14 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="runs of each side (medians compared)")
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--skip-scale", action="store_true")
+    p.add_argument("--ceiling-only", action="store_true",
+                   help="only measure the machine's 2-process ceiling")
     args = p.parse_args()
     console = Console()
+    if args.ceiling_only:
+        console.print(f"machine ceiling, 2 bare torch processes at a time vs 1: "
+                      f"{ceiling():.2f}x (load {load()})")
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     try:
         new_plan(tmp / "warm", 1)  # kits built (or verified) once before anything is timed
@@ -191,6 +226,7 @@ def main() -> None:
                 lambda i: cluster(klass, tmp / f"w2-{i}", 2),
                 ("local:1", "local:2"), console)
             one, two = median(one_runs), median(two_runs)
+            machine = ceiling()
             table = Table(title=f"scale: {args.scale} mlm_step submissions ({args.scale_kind}, "
                           f"kits cached, median of {args.repeat})")
             for col in ("workers", "grading s", "submissions / min"):
@@ -201,6 +237,11 @@ def main() -> None:
             console.print(
                 f"throughput 2 workers / 1 worker: [bold]{one / two:.2f}x[/] (goal >= 1.8x); "
                 f"grades identical: {same_grades(one_runs, two_runs)}"
+            )
+            console.print(
+                f"the machine's own ceiling now (bare torch processes, 2 at a time vs 1, no "
+                f"grader): {machine:.2f}x, load {load()}; the grader reaches "
+                f"{one / two / machine:.0%} of it"
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
