@@ -5,8 +5,9 @@ offline checkpoint (the MiniLM stand-in), then ``classify`` labels the ``test`` 
 texts, sent without their labels; the parent scores them. The bar is the rubric's
 ``quality_min_accuracy``; the message also gives a frozen-feature baseline the parent computes
 itself (mean-pooled checkpoint features + logistic regression on the same training reviews).
-Seed noise is large (dev 0.76-0.88 over seeds 0/1/2 at 2 epochs on 320 reviews), so one run
-decides only pass/fail against a bar well under it, never a ranking.
+Seed noise is large (the reference's test accuracy is 0.694-0.796 over seeds 0/1/2 at 2 epochs on
+320 filimdb-mini reviews, the baseline's 0.710: ``bench/calibrate_quality.py``), so one run
+decides only pass/fail against a bar well under it (0.6), never a ranking.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def quality_accuracy(ctx: GradingContext) -> Verdict:
     if key not in ctx.shared.values:
         ctx.shared.values[key] = frozen_baseline(str(prep.real_snapshot()), data)
     base = ctx.shared.values[key]
-    bar = float(ctx.setting("quality_min_accuracy", 0.7))
+    bar = float(ctx.setting("quality_min_accuracy", 0.6))
     facts = "; ".join(f"{n}: {acc[n]:.3f} (frozen-feature baseline {base.get(n, float('nan')):.3f})"
                       for n in names)
     msg = (f"Accuracy {facts}; train took {out.data.get('train_cpu_s')} CPU s. The bar on test "
