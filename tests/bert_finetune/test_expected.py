@@ -135,3 +135,25 @@ def test_reference_masking_rates(ref, tok) -> None:
     assert not (selected & special).any()
     assert abs(selected.sum().item() / (~special).sum().item() - 0.15) < 0.03
     assert torch.equal(masked[~selected], ids[~selected])
+
+
+def test_micro_state_ignores_other_threads_drawing_from_the_global_rng() -> None:
+    """Grading threads share torch's global generator; the parent's seeded weights must not."""
+    import threading
+
+    want = E.micro_state(C.ACCUM["seed"])
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.is_set():
+            torch.rand(64)
+            torch.nn.Linear(32, 32)  # a model's init draws from the global generator too
+
+    other = threading.Thread(target=draw)
+    other.start()
+    try:
+        got = [E.micro_state(C.ACCUM["seed"]) for _ in range(30)]
+    finally:
+        stop.set()
+        other.join()
+    assert all(all(torch.equal(g[k], want[k]) for k in want) for g in got)

@@ -549,7 +549,8 @@ MLM_SEQ, MLM_SEED = 128, 41
 def pretrain_mlm_loss(ctx: GradingContext) -> Verdict:
     """The weights ``pretrain()`` returned (tiny BERT, your QUICK settings), loaded over the
     checkpoint's, give a lower masked-token loss on held-out reviews than the checkpoint itself:
-    the parent masks those texts (15 %, 80/10/10, its own seed) and computes both losses."""
+    the parent masks those texts (15 % of each one's real tokens, all [MASK], its own seed)
+    and computes both losses."""
     first = ctx.results.get("interface.pretrain")
     if first is not None and first.status != CheckStatus.PASSED:
         return Verdict.skipped("Needs pretrain, train and classify to run first (see above).")

@@ -83,16 +83,23 @@ def micro_model(state: dict[str, torch.Tensor] | None = None) -> torch.nn.Module
 
 
 def micro_state(seed: int, *, scale: float = 0.0) -> dict[str, torch.Tensor]:
-    """Seeded weights of the micro model; ``scale`` > 0 replaces every tensor by N(0, scale)
-    values (LayerNorm weights and biases included, so that weight decay on them shows)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        state = {k: v.detach().clone() for k, v in micro_model().state_dict().items()}
-        if scale > 0:
-            gen = torch.Generator().manual_seed(seed + 1)
-            for k, v in state.items():
-                if v.is_floating_point():
-                    state[k] = torch.randn(v.shape, generator=gen) * scale
+    """Seeded weights of the micro model: N(0, 0.02) like BERT's initializer, LayerNorm weights
+    1, biases 0; ``scale`` > 0 replaces every float tensor by N(0, scale) values (LayerNorm
+    weights and biases included, so that weight decay on them shows). Drawn from a private
+    generator, never torch's global one: other grading threads of the run draw from that."""
+    gen = torch.Generator().manual_seed(seed if scale <= 0 else seed + 1)
+    state = {}
+    for k, v in micro_model().state_dict().items():
+        if not v.is_floating_point():
+            state[k] = v.detach().clone()
+        elif scale > 0:
+            state[k] = torch.randn(v.shape, generator=gen) * scale
+        elif k.endswith("LayerNorm.weight"):
+            state[k] = torch.ones_like(v)
+        elif k.endswith("bias"):
+            state[k] = torch.zeros_like(v)
+        else:
+            state[k] = torch.randn(v.shape, generator=gen) * 0.02
     return state
 
 

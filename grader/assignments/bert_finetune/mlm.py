@@ -3,8 +3,8 @@
 The student's ``pretrain`` runs in the sandbox on the tiny offline BERT (saved with its MLM head,
 see ``hfcache``) and sends back the weights it ended with. The parent loads them over the
 checkpoint's own, masks held-out texts the sandbox never saw with its own seeded generator
-(BERT's 15 % with 80/10/10), and compares the masked-token cross-entropy with that of the
-checkpoint itself. Nothing here runs student or reference code.
+(15 % of each text's real tokens, all [MASK]), and compares the masked-token cross-entropy
+with that of the checkpoint itself. Nothing here runs student or reference code.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ import torch
 
 from grader.timing import trusted_compute
 
-MASK_P, MASK_TOKEN_P, RANDOM_P = 0.15, 0.8, 0.1
+MASK_P = 0.15  # share of each text's real tokens the loss is scored on
 WEIGHT_PREFIXES = ("bert.", "cls.predictions.")  # what BertForMaskedLM's state_dict holds
 
 
 def parent_masking(ids: torch.Tensor, tok: Any, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(masked_ids, labels)`` by BERT's recipe, from the parent's own generator."""
+    """``(masked_ids, labels)`` for scoring: in every row, ``round(0.15 * real tokens)`` (at
+    least one) real tokens drawn by the parent's own generator become [MASK] and are the only
+    labels. (An evaluation mask, all [MASK]: not the 80/10/10 training recipe students write.)"""
     gen = torch.Generator().manual_seed(seed)
     special = (ids == tok.cls_token_id) | (ids == tok.sep_token_id) | (ids == tok.pad_token_id)
-    selected = (torch.rand(ids.shape, generator=gen) < MASK_P) & ~special
-    corrupt = torch.rand(ids.shape, generator=gen)
-    random_ids = torch.randint(len(tok), ids.shape, generator=gen)
-    masked = ids.clone()
-    masked[selected & (corrupt < MASK_TOKEN_P)] = tok.mask_token_id
-    to_random = selected & (corrupt >= MASK_TOKEN_P) & (corrupt < MASK_TOKEN_P + RANDOM_P)
-    masked[to_random] = random_ids[to_random]
-    return masked, torch.where(selected, ids, torch.full_like(ids, -100))
+    real = ~special
+    draw = torch.rand(ids.shape, generator=gen).masked_fill(special, 2.0)  # specials rank last
+    rank = draw.argsort(dim=1).argsort(dim=1)
+    quota = (real.sum(dim=1).double() * MASK_P).round().clamp(min=1).long()
+    chosen = (rank < quota[:, None]) & real
+    return ids.masked_fill(chosen, tok.mask_token_id), ids.masked_fill(~chosen, -100)
 
 
 def weight_problem(state: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> str:
