@@ -219,7 +219,7 @@ def _pool(
     work: Callable[[SubmissionInput, SharedSessions, int], SubmissionResult],
     results: dict[str, SubmissionResult],
 ) -> None:
-    """Run ``work`` over ``subs`` on ``jobs`` threads, each with its own shared sessions."""
+    """Run ``work`` over ``subs`` on ``jobs`` threads, each with its own shared memo."""
     local = threading.local()
     all_shared: list[SharedSessions] = []
     lock = threading.Lock()

@@ -57,22 +57,22 @@ def tensors_digest(tensors: Mapping[str, torch.Tensor] | None) -> str:
 
 
 class SharedSessions:
-    """Sessions whose results do not depend on the submission (the trusted reference run).
+    """What one grading thread keeps across the submissions it grades.
 
-    One instance per grading thread; probe outcomes are memoised across submissions, so the
-    reference's outputs for the fixed probe inputs are computed once per run.
+    Only outcomes that cannot depend on the submission are kept: probe outcomes whose
+    ``share_key`` names everything they depend on, and judgements of shared inputs. No sandbox
+    session is shared: every worker runs one submission's code, and no reference code runs in a
+    sandbox at all (the parent recomputes what it trusts).
     """
 
     def __init__(self) -> None:
-        self.sessions: dict[str, Session] = {}
         self.memo: dict[tuple[str, str], ProbeOutcome] = {}
         self.values: dict[str, Any] = {}  # judgements that depend on shared inputs only
 
     def close(self) -> None:
-        """Stop every shared worker."""
-        for session in self.sessions.values():
-            session.close()
-        self.sessions.clear()
+        """Forget everything kept (the thread has graded its last submission)."""
+        self.memo.clear()
+        self.values.clear()
 
 
 class GradingContext:
@@ -130,13 +130,11 @@ class GradingContext:
 
     # -- sessions and probes ------------------------------------------------------------------
     def session(self, kind: str) -> Session:
-        """The sandbox session of ``kind``; kinds starting with ``reference`` are shared per run."""
-        shared = kind.startswith("reference")
-        pool = self.shared.sessions if shared else self._sessions
-        if kind not in pool:
+        """This submission's sandbox session of ``kind`` (opened on first use)."""
+        if kind not in self._sessions:
             spec = self.assignment.sandbox_spec(self, kind)
-            pool[kind] = self.sandbox.open(spec)
-        return pool[kind]
+            self._sessions[kind] = self.sandbox.open(spec)
+        return self._sessions[kind]
 
     def probe(
         self,
@@ -153,15 +151,14 @@ class GradingContext:
 
         ``share_key`` names everything the outcome depends on besides the arguments (e.g. the
         hash of the one student file the probe runs); with it the outcome is shared across the
-        submissions of a run, like the reference's.
+        submissions a grading thread grades.
         """
         seed = self.seed if seed is None else seed
         key_text = json.dumps([name, params or {}, seed, share_key], sort_keys=True, default=str)
         key = (session, key_text + tensors_digest(inputs))
-        shared = session.startswith("reference")
-        memo = self.shared.memo if shared or share_key else self._memo
+        memo = self.shared.memo if share_key else self._memo
         if key in memo:
-            return self._noted(memo[key], shared)
+            return self._noted(memo[key])
         if self.host_overloaded:  # this pass is void and regraded: spend no more of the host
             from grader.sandbox import ProbeOutcome, ProbeStatus
 
@@ -182,20 +179,16 @@ class GradingContext:
         start_cost = sess.stats.get("worker_start_s", 0.0) - starts_before
         self.timings.worker_start_s += start_cost
         self.timings.worker_starts += sess.stats.get("worker_starts", 0) - count_before
-        if shared:
-            self.timings.reference_s += elapsed - start_cost
-        else:
-            self.timings.probes_s += elapsed - start_cost
+        self.timings.probes_s += elapsed - start_cost
         if outcome.status == "host_overload":
             self.host_overloaded = True  # not memoised: the next ask runs it again
-            return self._noted(outcome, shared)
+            return self._noted(outcome)
         memo[key] = outcome
-        return self._noted(outcome, shared)
+        return self._noted(outcome)
 
-    def _noted(self, outcome: ProbeOutcome, shared: bool) -> ProbeOutcome:
-        """Collect what the student's code changed in torch/builtins (not the reference's)."""
-        if not shared:
-            self.patched.extend(n for n in outcome.patched if n not in self.patched)
+    def _noted(self, outcome: ProbeOutcome) -> ProbeOutcome:
+        """Collect what the student's code changed in torch/builtins (a hint for feedback)."""
+        self.patched.extend(n for n in outcome.patched if n not in self.patched)
         return outcome
 
     def require(
@@ -298,7 +291,7 @@ class GradingContext:
         return Verdict(status, msg, details={"error_type": etype})
 
     def close(self) -> None:
-        """Stop this submission's workers (shared reference sessions stay open)."""
+        """Stop this submission's workers."""
         for sess in self._sessions.values():
             sess.close()
         self._sessions.clear()

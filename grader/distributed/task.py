@@ -128,7 +128,7 @@ class _PreparedRun:
 
 
 class WorkerState:
-    """The prepared runs and shared reference sessions of one worker process."""
+    """The prepared runs and per-thread shared memos of one worker process."""
 
     def __init__(self) -> None:
         self._root: Path | None = None
@@ -200,7 +200,7 @@ class WorkerState:
             return self._runs[key]
 
     def shared(self, prepared: _PreparedRun) -> SharedSessions:
-        """This thread's reference sessions for the run (memoised across its submissions)."""
+        """This thread's shared memo for the run (kept across its submissions)."""
         if not hasattr(prepared.local, "shared"):
             prepared.local.shared = SharedSessions()
             with self._lock:
