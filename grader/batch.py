@@ -23,7 +23,7 @@ import grader
 from grader import runtemp
 from grader.assignments.base import Assignment
 from grader.checks import CORE_TIERS
-from grader.context import SharedSessions
+from grader.context import SharedMemo
 from grader.engine import HOST_OVERLOAD_MESSAGE, empty_result, grade_submission
 from grader.exporters.common import safe_filename
 from grader.fingerprint import grader_code_hash, tree_hash
@@ -123,7 +123,7 @@ def prepare_run(plan: RunPlan) -> None:
         plan.assignment.calibrate_run(plan)
 
 
-def grade_one(sub: SubmissionInput, plan: RunPlan, shared: SharedSessions) -> SubmissionResult:
+def grade_one(sub: SubmissionInput, plan: RunPlan, shared: SharedMemo) -> SubmissionResult:
     """Grade one staged submission; never raises (a grader failure becomes the row's status)."""
     if sub.status != "ok" or sub.staged_dir is None:
         status = (
@@ -187,7 +187,7 @@ def grade_all(
 
     results: dict[str, SubmissionResult] = {}
 
-    def first(sub: SubmissionInput, shared: SharedSessions, slot: int) -> SubmissionResult:
+    def first(sub: SubmissionInput, shared: SharedMemo, slot: int) -> SubmissionResult:
         cached = cached_result(sub, plan)
         if cached is not None:
             if on_done:
@@ -201,7 +201,7 @@ def grade_all(
             on_done(result, False)
         return result
 
-    def again(sub: SubmissionInput, shared: SharedSessions, slot: int) -> SubmissionResult:
+    def again(sub: SubmissionInput, shared: SharedMemo, slot: int) -> SubmissionResult:
         result = grade_one(sub, plan, shared)
         write_one(result, plan.out_dir)
         return result
@@ -216,18 +216,18 @@ def grade_all(
 def _pool(
     subs: Sequence[SubmissionInput],
     jobs: int,
-    work: Callable[[SubmissionInput, SharedSessions, int], SubmissionResult],
+    work: Callable[[SubmissionInput, SharedMemo, int], SubmissionResult],
     results: dict[str, SubmissionResult],
 ) -> None:
     """Run ``work`` over ``subs`` on ``jobs`` threads, each with its own shared memo."""
     local = threading.local()
-    all_shared: list[SharedSessions] = []
+    all_shared: list[SharedMemo] = []
     lock = threading.Lock()
     slots = list(range(jobs))
 
     def run(sub: SubmissionInput) -> SubmissionResult:
         if not hasattr(local, "shared"):
-            local.shared = SharedSessions()
+            local.shared = SharedMemo()
             with lock:
                 all_shared.append(local.shared)
                 local.slot = slots.pop(0) if slots else 0

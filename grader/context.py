@@ -56,7 +56,7 @@ def tensors_digest(tensors: Mapping[str, torch.Tensor] | None) -> str:
     return h.hexdigest()
 
 
-class SharedSessions:
+class SharedMemo:
     """What one grading thread keeps across the submissions it grades.
 
     Only outcomes that cannot depend on the submission are kept: probe outcomes whose
@@ -89,7 +89,7 @@ class GradingContext:
         submission_dir: Path,
         files: Mapping[str, str],
         with_reference: bool,
-        shared: SharedSessions | None = None,
+        shared: SharedMemo | None = None,
         seed: int = 0,
     ) -> None:
         self.assignment = assignment
@@ -100,7 +100,7 @@ class GradingContext:
         self.submission_dir = submission_dir
         self.files = dict(files)
         self.with_reference = with_reference
-        self.shared = shared if shared is not None else SharedSessions()
+        self.shared = shared if shared is not None else SharedMemo()
         self.seed = seed
         self.results: dict[str, CheckResult] = {}
         self.warnings: list[str] = []

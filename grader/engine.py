@@ -23,7 +23,7 @@ from grader import versions
 from grader.assignments.base import Assignment
 from grader.checks import CheckSpec, CheckStopped, Verdict
 from grader.compat import UTC
-from grader.context import GradingContext, SharedSessions
+from grader.context import GradingContext, SharedMemo
 from grader.results import (
     CheckResult,
     CheckStatus,
@@ -155,7 +155,7 @@ def grade_submission(
     submission_hash: str = "",
     source: str = "",
     with_reference: bool = True,
-    shared: SharedSessions | None = None,
+    shared: SharedMemo | None = None,
     tiers: tuple[str, ...] = ("file", "property", "reference"),
     on_check: CheckCallback | None = None,
     extra_checks: tuple[str, ...] = (),

@@ -136,7 +136,7 @@ def run_autograder(argv: list[str] | None = None) -> int:
     """Grade ``$ROOT/submission`` and write Gradescope's ``results.json``."""
     from grader.atomic import atomic_write_text
     from grader.batch import grade_one, prepare_run
-    from grader.context import SharedSessions
+    from grader.context import SharedMemo
     from grader.exporters import to_gradescope, validate_gradescope
     from grader.intake import stage_one
 
@@ -178,7 +178,7 @@ def run_autograder(argv: list[str] | None = None) -> int:
             expected_files=assignment.required_files,
             optional_files=assignment.optional_files + assignment.framework_files,
         )
-        shared = SharedSessions()
+        shared = SharedMemo()
         try:
             result = grade_one(sub, plan, shared)
         finally:

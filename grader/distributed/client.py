@@ -19,7 +19,7 @@ import dask
 from distributed import Future, as_completed
 
 from grader.batch import RunPlan, cache_key, cached_result, grade_one, host_overloaded
-from grader.context import SharedSessions
+from grader.context import SharedMemo
 from grader.distributed.blobs import blob_key, read_verified
 from grader.distributed.cluster import Connection
 from grader.distributed.report import Throughput
@@ -150,7 +150,7 @@ class ClusterEngine:
                 if sub.status == "ok" and sub.staged_dir is not None:
                     todo.append(sub)
                     continue
-                row = grade_one(sub, plan, SharedSessions())  # an empty or unsafe upload
+                row = grade_one(sub, plan, SharedMemo())  # an empty or unsafe upload
                 write_one(row, plan.out_dir)
             results[sub.student] = row
             if on_done:

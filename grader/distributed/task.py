@@ -25,7 +25,7 @@ from grader.assignments import get_assignment
 from grader.assignments.base import Assignment
 from grader.batch import RunPlan, grade_one, prepare_run
 from grader.compat import tomllib
-from grader.context import SharedSessions
+from grader.context import SharedMemo
 from grader.distributed.blobs import private_root, stage
 from grader.distributed.spec import RunSpec, TaskSpec
 from grader.fingerprint import grader_code_hash
@@ -123,7 +123,7 @@ def preflight(
 class _PreparedRun:
     plan: RunPlan
     rubric_hash: str
-    shared: list[SharedSessions] = field(default_factory=list)
+    shared: list[SharedMemo] = field(default_factory=list)
     local: threading.local = field(default_factory=threading.local)
 
 
@@ -199,10 +199,10 @@ class WorkerState:
             self._runs[key] = _PreparedRun(plan, run.rubric_hash)
             return self._runs[key]
 
-    def shared(self, prepared: _PreparedRun) -> SharedSessions:
+    def shared(self, prepared: _PreparedRun) -> SharedMemo:
         """This thread's shared memo for the run (kept across its submissions)."""
         if not hasattr(prepared.local, "shared"):
-            prepared.local.shared = SharedSessions()
+            prepared.local.shared = SharedMemo()
             with self._lock:
                 prepared.shared.append(prepared.local.shared)
         return prepared.local.shared

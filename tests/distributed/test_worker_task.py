@@ -13,7 +13,7 @@ import pytest
 
 from grader.assignments import get_assignment
 from grader.batch import RunPlan, grade_one, intake, prepare_run
-from grader.context import SharedSessions
+from grader.context import SharedMemo
 from grader.distributed.spec import RunSpec, TaskSpec, run_spec
 from grader.distributed.task import STATE, WorkerRefused, grade_task
 from grader.intake import SubmissionInput
@@ -54,7 +54,7 @@ def test_a_task_grades_exactly_like_local_threads(setup: tuple[RunPlan, list]) -
     plan, subs = setup
     ok = [s for s in subs if s.status == "ok"]
     assert len(ok) == 2
-    local = [grade_one(s, plan, SharedSessions()) for s in ok]
+    local = [grade_one(s, plan, SharedMemo()) for s in ok]
     remote = [_remote(plan, s) for s in ok]
     assert verdicts(remote) == verdicts(local)
     assert remote[0].score == 100.0 and remote[1].score < 100.0  # the reference, then a mutant

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.assignments import get_assignment
-from grader.context import SharedSessions
+from grader.context import SharedMemo
 from grader.engine import grade_submission
 from grader.intake import stage_one
 from grader.precheck import precheck_rubric, predicted_score, run_precheck, visible_items
@@ -165,7 +165,7 @@ def test_predicted_points_equal_grade_points(mutant_results: dict[str, Submissio
     plan = RunPlan(assignment=A6, rubric=rubric, sandbox=get_sandbox("auto"), out_dir=tmp_path,
                    prepared=prepared)
     visible = set(visible_items(A6, rubric))
-    shared = SharedSessions()
+    shared = SharedMemo()
     try:
         for name, pre in mutant_results.items():
             sub = stage_one(_folder(tmp_path, ZOO / name), tmp_path / "staging",
